@@ -1,0 +1,313 @@
+#include "agent/runner.hpp"
+
+#include "agent/backoff.hpp"
+#include "agent/config.hpp"
+#include "agent/join_config.hpp"
+#include "agent/state.hpp"
+#include "agent/system/facts.hpp"
+#include "proto/https_client.hpp"
+#include "proto/log.hpp"
+#include "proto/message_ids.hpp"
+#include "proto/pki.hpp"
+#include "proto/subprocess.hpp"
+#include "proto/time.hpp"
+#include "proto/tls.hpp"
+#include "proto/version.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <systemd/sd-daemon.h>
+
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <system_error>
+
+namespace graft::agent {
+namespace {
+
+namespace net = boost::asio;
+using verb = boost::beast::http::verb;
+
+// The coordinator said no in a way retrying cannot change.
+struct refused : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+std::string error_message(const proto::http_result& r) {
+    try {
+        return proto::error_body::from_json(proto::parse_json(r.body)).message;
+    } catch (const std::exception&) {
+        return "HTTP " + std::to_string(r.status);
+    }
+}
+
+class agent_run {
+public:
+    agent_run(const run_options& options, boot_config config)
+        : options_(options), config_(std::move(config)), endpoint_(proto::parse_https_url(config_.coordinator)),
+          store_(options.root), retry_(options.backoff_initial, options.backoff_cap) {}
+
+    net::awaitable<int> run() {
+        store_.prepare();
+        state_ = store_.load();
+        if (!state_.coordinator.empty() && state_.coordinator != config_.coordinator)
+            throw refused("this node enrolled with " + state_.coordinator + " but graft.json now names " +
+                          config_.coordinator + "; move " + store_.dir() + " aside to enroll it afresh");
+
+        if (state_.phase == proto::phase::booted || state_.node_name.empty() || !store_.has("node.crt")) {
+            co_await enroll();
+        } else {
+            proto::log_info("resuming as " + state_.node_name + " (" + std::string(proto::to_string(state_.phase)) + ")",
+                            {{"GRAFT_NODE", state_.node_name}, {"GRAFT_PHASE", std::string(proto::to_string(state_.phase))}});
+        }
+        use_node_identity();
+
+        if (state_.phase == proto::phase::joined || state_.phase == proto::phase::ready) {
+            proto::log_info("node " + state_.node_name + " has already joined; nothing to do", {{"GRAFT_NODE", state_.node_name}});
+            co_return 0;
+        }
+        co_return co_await join();
+    }
+
+private:
+    // One request, retried with backoff while the coordinator is unreachable, overloaded or failing (5xx, 429).
+    // A 4xx answer is final and comes back to the caller.
+    net::awaitable<proto::http_result> request(net::ssl::context& tls, verb method, std::string target, std::string body,
+                                               std::string_view what) {
+        for (bool reported = false;;) {
+            std::string problem;
+            std::optional<proto::http_result> result;
+            try {
+                result = co_await proto::https_call(tls, endpoint_, method, target, body, options_.request_timeout);
+            } catch (const std::exception& e) {
+                problem = e.what();
+                if (problem.find("certificate verify failed") != std::string::npos)
+                    problem += " (the coordinator's certificate does not chain to the CA pinned in graft.json, "
+                               "or does not name " + endpoint_.host + ")";
+            }
+            std::chrono::milliseconds wait{};
+            if (result && result->status < 500 && result->status != 429) {
+                retry_.reset();
+                co_return *result;
+            }
+            wait = retry_.next();
+            if (result) {
+                problem = "HTTP " + std::to_string(result->status) + ": " + error_message(*result);
+                if (auto s = result->retry_after; !s.empty() && s.find_first_not_of("0123456789") == std::string::npos)
+                    wait = std::max(wait, std::chrono::milliseconds(std::stoll(s.substr(0, 6)) * 1000));
+            }
+            // The first failure in a row is a warning; the rest would only repeat it.
+            auto level = reported ? proto::log_level::debug : proto::log_level::warning;
+            proto::log(level, std::string(what) + " failed, retrying in " + std::to_string(wait.count()) + " ms: " + problem,
+                       {{"GRAFT_NODE", state_.node_name}}, proto::message_id::coordinator_unreachable);
+            reported = true;
+            net::steady_timer timer(co_await net::this_coro::executor, wait);
+            co_await timer.async_wait(net::use_awaitable);
+        }
+    }
+
+    void enter(proto::phase p, std::string message = {}) {
+        state_.enter(p, std::move(message));
+        store_.save(state_);
+        const std::string phase(proto::to_string(p));
+        sd_notify(0, ("STATUS=" + phase + (state_.node_name.empty() ? "" : " as " + state_.node_name)).c_str());
+    }
+
+    net::awaitable<void> enroll() {
+        // The key is made once and kept, so an agent restarted mid-enrollment asks with the same key.
+        if (!store_.has("node.key")) store_.write("node.key", proto::private_key_pem(*proto::generate_p256_key()), 0600);
+        auto key = proto::private_key_from_pem(store_.read("node.key"));
+        auto facts = gather_facts(options_.root);
+
+        proto::enroll_request req;
+        req.protocol_version = proto::protocol_version;
+        req.enrollment_token = config_.enrollment_token;
+        req.csr_pem = proto::make_csr_pem(*key, facts.hostname);
+        req.facts = facts;
+        sd_notify(0, ("STATUS=Enrolling with " + config_.coordinator).c_str());
+        proto::log_info("enrolling with " + config_.coordinator, {{"GRAFT_PHASE", "booted"}});
+
+        auto pinned = proto::client_tls::pinned(config_.ca_pin);
+        auto res = co_await request(pinned->context(), verb::post, "/v1/enroll", req.to_json().dump(), "enrollment");
+        if (res.status != 200) throw refused("the coordinator refused enrollment: " + error_message(res));
+
+        proto::enroll_response body;
+        try {
+            body = proto::enroll_response::from_json(proto::parse_json(res.body));
+        } catch (const proto::validation_error& e) {
+            throw refused(std::string("the coordinator's enrollment answer is malformed: ") + e.what());
+        }
+        auto ca = proto::certificate_from_pem(body.ca_certificate_pem);
+        auto cert = proto::certificate_from_pem(body.certificate_pem);
+        if (proto::spki_pin(*ca) != config_.ca_pin)
+            throw refused("the CA certificate in the enrollment answer does not match ca_pin in graft.json");
+        if (!proto::certificate_matches_key(*cert, *key))
+            throw refused("the certificate in the enrollment answer is not for this node's key");
+        if (auto why = proto::verify_certificate(*cert, *ca, proto::certificate_use::client); !why.empty())
+            throw refused("the certificate in the enrollment answer does not verify against the coordinator's CA: " + why);
+
+        store_.write("ca.crt", body.ca_certificate_pem, 0644);
+        store_.write("node.crt", body.certificate_pem, 0644);
+        state_.node_name = body.node_name;
+        state_.coordinator = config_.coordinator;
+        enter(proto::phase::enrolled);
+        proto::log_info("enrolled as " + body.node_name, {{"GRAFT_NODE", body.node_name}, {"GRAFT_PHASE", "enrolled"}},
+                        proto::message_id::node_enrolled);
+    }
+
+    void use_node_identity() {
+        node_tls_ = proto::client_tls::trusting(store_.read("ca.crt"));
+        node_tls_->use_identity(store_.read("node.crt"), store_.read("node.key"));
+    }
+
+    net::awaitable<void> report(proto::phase p, std::string message) {
+        proto::node_report rep{p, std::move(message), std::nullopt};
+        auto res = co_await request(node_tls_->context(), verb::post, "/v1/nodes/" + state_.node_name + "/report",
+                                    rep.to_json().dump(), "reporting " + std::string(proto::to_string(p)));
+        if (res.status != 200) throw refused("the coordinator refused this node's report: " + error_message(res));
+    }
+
+    net::awaitable<int> join() {
+        backoff join_retry(options_.backoff_initial, options_.backoff_cap);
+        for (unsigned attempt = 1;; ++attempt) {
+            enter(proto::phase::joining);
+            co_await report(proto::phase::joining, "");
+            // A fresh spec on every attempt: the last one may have expired while the node was slow to boot.
+            auto res = co_await request(node_tls_->context(), verb::post, "/v1/nodes/" + state_.node_name + "/join",
+                                        proto::join_request{}.to_json().dump(), "asking for a join spec");
+            if (res.status != 200) throw refused("the coordinator refused a join spec: " + error_message(res));
+            proto::join_spec spec;
+            try {
+                spec = proto::join_spec::from_json(proto::parse_json(res.body));
+            } catch (const proto::validation_error& e) {
+                throw refused(std::string("the coordinator's join spec is malformed: ") + e.what());
+            }
+            if (spec.node_name != state_.node_name)
+                throw refused("the join spec is for " + spec.node_name + ", not for this node " + state_.node_name);
+
+            std::string failure = run_join(spec);
+            if (failure.empty()) {
+                enter(proto::phase::joined);
+                co_await report(proto::phase::joined, "");
+                proto::log_info("node " + state_.node_name + " joined the cluster",
+                                {{"GRAFT_NODE", state_.node_name}, {"GRAFT_PHASE", "joined"}});
+                sd_notify(0, ("STATUS=Joined as " + state_.node_name).c_str());
+                co_return 0;
+            }
+            state_.last_error = failure;
+            enter(proto::phase::failed, failure);
+            proto::log_error("join failed: " + failure, {{"GRAFT_NODE", state_.node_name}, {"GRAFT_PHASE", "failed"}},
+                             proto::message_id::join_failed);
+            co_await report(proto::phase::failed, failure);
+            if (options_.max_join_attempts && attempt >= options_.max_join_attempts) {
+                std::cerr << "graft-agent: giving up after " << attempt << " failed join attempt(s)\n";
+                co_return 1;
+            }
+            net::steady_timer timer(co_await net::this_coro::executor, join_retry.next());
+            co_await timer.async_wait(net::use_awaitable);
+        }
+    }
+
+    // Runs the join program on a 0600 JoinConfiguration that is removed afterwards; returns "" on success, else why not.
+    std::string run_join(const proto::join_spec& spec) {
+        const std::string file = store_.path("join-configuration.yaml");
+        store_.write("join-configuration.yaml", kubeadm_join_configuration(spec), 0600);
+        struct remove_after {
+            std::string path;
+            ~remove_after() { std::error_code ec; std::filesystem::remove(path, ec); }
+        } cleanup{file};
+
+        auto argv = options_.join_command;
+        argv.insert(argv.end(), {"join", "--config", file});
+        proto::log_info("joining with " + spec.display_command(), {{"GRAFT_NODE", state_.node_name}, {"GRAFT_STEP", "join"}});
+        std::string last;
+        proto::process_result result;
+        try {
+            result = proto::run_process(argv, options_.join_timeout, [&](std::string_view line) {
+                last = proto::redact_tokens(line);
+                proto::log_info(argv[0] + ": " + last, {{"GRAFT_NODE", state_.node_name}, {"GRAFT_STEP", "join"}});
+            });
+        } catch (const std::system_error& e) {
+            return e.what();
+        }
+        if (result.timed_out) return argv[0] + " did not finish within " + std::to_string(options_.join_timeout.count()) + "s";
+        if (result.exit_code != 0)
+            return argv[0] + " exited with status " + std::to_string(result.exit_code) + (last.empty() ? "" : ": " + last);
+        return {};
+    }
+
+    const run_options& options_;
+    boot_config config_;
+    proto::https_endpoint endpoint_;
+    state_store store_;
+    agent_state state_;
+    backoff retry_;
+    std::unique_ptr<proto::client_tls> node_tls_;
+};
+
+}  // namespace
+
+int run_agent(const run_options& options) {
+    auto config = boot_config::load(options.config_path);
+    agent_run agent(options, std::move(config));
+
+    net::io_context io;
+    std::optional<int> exit_code;
+    std::exception_ptr failure;
+    net::co_spawn(io, agent.run(), [&](std::exception_ptr e, int code) {
+        failure = e;
+        exit_code = code;
+    });
+    net::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+        if (ec) return;
+        sd_notify(0, "STOPPING=1");
+        proto::log_info("stopping on signal " + std::to_string(signal) + "; the next start resumes from the saved state");
+        exit_code = 128 + signal;
+        io.stop();
+    });
+    sd_notify(0, "READY=1");
+    while (!exit_code && io.run_one() > 0) {}
+    if (failure) {
+        try {
+            std::rethrow_exception(failure);
+        } catch (const refused& e) {
+            proto::log_error(e.what());
+            return 1;
+        }
+    }
+    return exit_code.value_or(1);
+}
+
+int print_status(const std::string& root, bool as_json) {
+    state_store store(root);
+    if (!store.has("state.json")) {
+        std::cout << "this node has not enrolled yet (no " << store.path("state.json") << ")\n";
+        return 3;
+    }
+    auto state = store.load();
+    if (as_json) {
+        std::cout << store.read("state.json");
+        return 0;
+    }
+    std::cout << "node:        " << (state.node_name.empty() ? "-" : state.node_name) << "\n"
+              << "phase:       " << proto::to_string(state.phase) << "\n"
+              << "coordinator: " << (state.coordinator.empty() ? "-" : state.coordinator) << "\n";
+    if (store.has("node.crt")) {
+        auto cert = proto::certificate_from_pem(store.read("node.crt"));
+        std::cout << "certificate: valid until " << proto::to_rfc3339(proto::not_after(*cert)) << "\n";
+    }
+    if (!state.last_error.empty()) std::cout << "last error:  " << state.last_error << "\n";
+    std::cout << "history:\n";
+    for (const auto& e : state.history)
+        std::cout << "  " << e.at << "  " << e.phase << (e.message.empty() ? "" : "  " + e.message) << "\n";
+    return 0;
+}
+
+}  // namespace graft::agent

@@ -1,0 +1,105 @@
+#include "coordinator/config.hpp"
+
+#include "coordinator/join/backend.hpp"
+#include "proto/files.hpp"
+#include "proto/json_fields.hpp"
+#include "proto/messages.hpp"
+#include "proto/pki.hpp"
+
+#include <stdexcept>
+
+namespace graft::coordinator {
+
+std::pair<std::string, std::string> split_host_port(const std::string& text, const std::string& what) {
+    std::string host, port;
+    if (!text.empty() && text.front() == '[') {
+        auto close = text.find("]:");
+        if (close == std::string::npos) throw std::invalid_argument(what + ": expected [IPv6]:PORT, got '" + text + "'");
+        host = text.substr(1, close - 1);
+        port = text.substr(close + 2);
+    } else {
+        auto colon = text.rfind(':');
+        if (colon == std::string::npos) throw std::invalid_argument(what + ": expected HOST:PORT, got '" + text + "'");
+        host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+    }
+    bool numeric = !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos;
+    if (host.empty() || !numeric || std::stoi(port) > 65535)
+        throw std::invalid_argument(what + ": expected HOST:PORT with a port from 0 to 65535, got '" + text + "'");
+    return {host, port};
+}
+
+coordinator_config coordinator_config::load(const std::string& path) {
+    try {
+        const proto::json document = proto::parse_json(proto::read_file(path));
+        proto::object_reader r(document, "");
+        coordinator_config c;
+        c.state_dir = r.required_string("state_dir");
+        c.listen = r.required_string("listen");
+        split_host_port(c.listen, "field 'listen'");
+        c.advertise = r.required_string("advertise");
+        split_host_port(c.advertise, "field 'advertise'");
+        c.node_name_prefix = r.optional_string("node_name_prefix").value_or("node");
+        if (!proto::is_node_name(c.node_name_prefix + "-1") || c.node_name_prefix.size() > 40)
+            throw proto::validation_error("node_name_prefix", "must be lowercase letters, digits and '-', at most 40");
+        if (auto hours = r.optional_integer("certificate_lifetime_hours")) {
+            if (*hours < 1 || *hours > 24 * 366)
+                throw proto::validation_error("certificate_lifetime_hours", "expected 1 to 8784");
+            c.certificate_lifetime = std::chrono::hours(*hours);
+        }
+        auto j = r.required_object("join");
+        c.join.backend = j.required_string("backend");
+        if (c.join.backend == "static") {
+            c.join.api_server_endpoint = j.required_string("api_server_endpoint");
+            split_host_port(c.join.api_server_endpoint, "field 'join.api_server_endpoint'");
+            c.join.token = j.required_string("token");
+            if (!proto::is_bootstrap_token(c.join.token))
+                throw proto::validation_error("join.token", "expected a kubeadm token [a-z0-9]{6}.[a-z0-9]{16}");
+            c.join.ca_cert_hashes = j.string_list("ca_cert_hashes");
+            if (c.join.ca_cert_hashes.empty())
+                throw proto::validation_error("join.ca_cert_hashes", "needs the cluster CA's sha256:<hex> pin");
+            for (const auto& h : c.join.ca_cert_hashes)
+                if (!proto::is_spki_pin(h)) throw proto::validation_error("join.ca_cert_hashes", "'" + h + "' is not sha256:<64 hex>");
+        } else if (c.join.backend == "command") {
+            c.join.command = j.string_list("command");
+            if (c.join.command.empty())
+                throw proto::validation_error("join.command", "needs a program and its arguments, such as "
+                                                              "[\"kubeadm\", \"token\", \"create\", \"--print-join-command\", \"--ttl\", \"15m\"]");
+            if (auto t = j.optional_integer("timeout_seconds")) {
+                if (*t < 1 || *t > 600) throw proto::validation_error("join.timeout_seconds", "expected 1 to 600");
+                c.join.command_timeout = std::chrono::seconds(*t);
+            }
+        } else {
+            throw proto::validation_error("join.backend", "expected \"static\" or \"command\", got \"" + c.join.backend + "\"");
+        }
+        j.finish();
+        r.finish();
+        return c;
+    } catch (const std::exception& e) {
+        throw std::runtime_error(path + ": " + e.what());
+    }
+}
+
+std::string coordinator_config::to_json_text() const {
+    proto::json j{{"state_dir", state_dir},
+                  {"listen", listen},
+                  {"advertise", advertise},
+                  {"node_name_prefix", node_name_prefix},
+                  {"certificate_lifetime_hours", certificate_lifetime.count()}};
+    if (join.backend == "static")
+        j["join"] = {{"backend", "static"},
+                     {"api_server_endpoint", join.api_server_endpoint},
+                     {"token", join.token},
+                     {"ca_cert_hashes", join.ca_cert_hashes}};
+    else
+        j["join"] = {{"backend", "command"}, {"command", join.command}, {"timeout_seconds", join.command_timeout.count()}};
+    return j.dump(2) + "\n";
+}
+
+std::unique_ptr<join_backend> make_join_backend(const join_config& config) {
+    if (config.backend == "static")
+        return make_static_backend(config.api_server_endpoint, config.token, config.ca_cert_hashes);
+    return make_command_backend(config.command, config.command_timeout);
+}
+
+}  // namespace graft::coordinator

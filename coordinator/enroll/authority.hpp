@@ -1,0 +1,38 @@
+#pragma once
+// The coordinator's certificate authority: its own CA key and certificate, the server certificate it presents,
+// and the client certificates it signs for nodes. Read-only after construction, so safe to share between threads.
+
+#include "proto/pki.hpp"
+
+#include <chrono>
+#include <string>
+
+namespace graft::coordinator {
+
+class certificate_authority {
+public:
+    // Loads ca.crt and ca.key from `dir`; throws naming the file that is missing or unreadable.
+    static certificate_authority load(const std::string& dir);
+    // Creates a new CA in `dir` (ca.key 0600, ca.crt) and returns it; refuses to overwrite an existing one.
+    static certificate_authority create(const std::string& dir, std::chrono::hours lifetime);
+
+    // A server certificate for the advertise host (an IP or DNS SAN), written with its key to `dir` as server.crt
+    // (leaf then CA, the chain a pinning agent needs) and server.key (0600).
+    void issue_server_certificate(const std::string& dir, const std::string& host, std::chrono::hours lifetime) const;
+
+    // A node's client certificate. Subject and extensions come from the arguments only, never from the CSR.
+    proto::x509_ptr sign_node(EVP_PKEY& node_public_key, const std::string& node_name,
+                              std::chrono::seconds lifetime) const;
+
+    std::string ca_pem() const { return ca_pem_; }
+    std::string pin() const { return pin_; }
+
+private:
+    certificate_authority(proto::x509_ptr cert, proto::pkey_ptr key);
+    proto::x509_ptr cert_;
+    proto::pkey_ptr key_;
+    std::string ca_pem_;
+    std::string pin_;
+};
+
+}  // namespace graft::coordinator

@@ -1,0 +1,244 @@
+#include "coordinator/http/router.hpp"
+
+#include "proto/log.hpp"
+#include "proto/message_ids.hpp"
+#include "proto/messages.hpp"
+#include "proto/pki.hpp"
+#include "proto/version.hpp"
+
+#include <boost/beast/http/field.hpp>
+
+#include <variant>
+
+namespace graft::coordinator {
+namespace {
+
+response json_response(http::status status, const proto::json& body, unsigned version) {
+    response res{status, version};
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::cache_control, "no-store");
+    res.body() = body.dump() + "\n";
+    res.prepare_payload();
+    return res;
+}
+
+std::string format_time(std::optional<std::int64_t> unix_seconds) {
+    return unix_seconds ? proto::to_rfc3339(proto::from_unix(*unix_seconds)) : std::string();
+}
+
+proto::node_status to_status(const node_record& n) {
+    proto::node_status s;
+    s.name = n.name;
+    s.phase = n.phase;
+    s.reason = n.reason;
+    s.address = n.address;
+    s.model = n.model;
+    s.arch = n.arch;
+    s.enrolled_at = format_time(n.enrolled_at);
+    s.updated_at = format_time(n.updated_at);
+    s.join_command = n.join_command;
+    s.join_issued_at = format_time(n.join_issued_at);
+    return s;
+}
+
+// Parses a body with `parse`, turning any validation error into a 400 that names the field.
+template <class Message, class Parse>
+std::variant<Message, response> read_body(const request& req, Parse parse) {
+    try {
+        return parse(proto::parse_json(req.body()));
+    } catch (const proto::validation_error& e) {
+        return error_response(http::status::bad_request, "invalid_request", e.what(), req.version());
+    }
+}
+
+response enroll(const request& req, const request_context& ctx, coordinator_state& state) {
+    auto parsed = read_body<proto::enroll_request>(req, proto::enroll_request::from_json);
+    if (auto* err = std::get_if<response>(&parsed)) return std::move(*err);
+    auto& body = std::get<proto::enroll_request>(parsed);
+
+    if (body.protocol_version != proto::protocol_version)
+        return error_response(http::status::bad_request, "unsupported_protocol_version",
+                              "this coordinator speaks protocol version " + std::to_string(proto::protocol_version) +
+                                  "; the agent sent " + std::to_string(body.protocol_version) +
+                                  ": install an agent and coordinator of the same graft release",
+                              req.version());
+
+    proto::parsed_csr csr;
+    try {
+        csr = proto::parse_csr(body.csr_pem);
+    } catch (const std::invalid_argument& e) {
+        return error_response(http::status::bad_request, "invalid_request", std::string("field 'csr': ") + e.what(),
+                              req.version());
+    }
+
+    const auto dot = body.enrollment_token.find('.');
+    const auto now = state.now();
+    enrollment request;
+    request.token_id = body.enrollment_token.substr(0, dot);
+    request.token_secret = dot == std::string::npos ? std::string() : body.enrollment_token.substr(dot + 1);
+    request.facts = body.facts;
+    request.address = ctx.remote_address;
+    request.now = proto::to_unix(now);
+    request.name_prefix = state.node_name_prefix;
+    request.issue_certificate = [&](const std::string& name) {
+        auto cert = state.ca.sign_node(*csr.public_key, name, state.certificate_lifetime);
+        return std::pair{proto::certificate_pem(*cert), proto::serial_hex(*cert)};
+    };
+    auto result = state.registry.enroll(request);
+
+    auto refuse = [&](std::string code, std::string message) {
+        proto::log_warning("enrollment refused: " + message,
+                           {{"GRAFT_REMOTE", ctx.remote_address}, {"GRAFT_MACHINE_ID", body.facts.machine_id}},
+                           proto::message_id::enrollment_refused);
+        return error_response(http::status::unauthorized, std::move(code), std::move(message), req.version());
+    };
+    switch (result.verdict) {
+    case token_verdict::accepted: break;
+    case token_verdict::unknown:
+    case token_verdict::wrong_secret:
+        return refuse("invalid_enrollment_token",
+                      "the enrollment token is not one this coordinator issued; write a fresh graft.json from "
+                      "`graft-coordinator boot-config` onto the boot partition");
+    case token_verdict::expired:
+        return refuse("enrollment_token_expired",
+                      "the enrollment token has expired; write a fresh graft.json from `graft-coordinator boot-config`");
+    case token_verdict::used_up:
+        return refuse("enrollment_token_used_up",
+                      "the enrollment token has been used as often as it allows; write a fresh graft.json from "
+                      "`graft-coordinator boot-config`");
+    }
+
+    proto::log_info("node " + result.node.name + (result.returning ? " enrolled again" : " enrolled") + " from " +
+                        ctx.remote_address,
+                    {{"GRAFT_NODE", result.node.name},
+                     {"GRAFT_PHASE", "enrolled"},
+                     {"GRAFT_MACHINE_ID", body.facts.machine_id},
+                     {"GRAFT_CSR_NAME", csr.common_name}},
+                    proto::message_id::node_enrolled);
+
+    proto::enroll_response out;
+    out.protocol_version = proto::protocol_version;
+    out.node_name = result.node.name;
+    out.certificate_pem = result.certificate_pem;
+    out.ca_certificate_pem = state.ca.ca_pem();
+    return json_response(http::status::ok, out.to_json(), req.version());
+}
+
+response report(const request& req, const request_context& ctx, coordinator_state& state, const std::string& name) {
+    auto parsed = read_body<proto::node_report>(req, proto::node_report::from_json);
+    if (auto* err = std::get_if<response>(&parsed)) return std::move(*err);
+    auto& body = std::get<proto::node_report>(parsed);
+    if (body.phase == proto::phase::pending_approval || body.phase == proto::phase::flashed)
+        return error_response(http::status::bad_request, "invalid_request",
+                              "field 'phase': '" + std::string(proto::to_string(body.phase)) +
+                                  "' is set by the coordinator, not reported by a node",
+                              req.version());
+    auto before = state.registry.find(name);
+    if (!before) return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
+    const std::string phase(proto::to_string(body.phase));
+    state.registry.record_phase(name, phase, body.message, body.address ? body.address : ctx.remote_address,
+                                proto::to_unix(state.now()));
+    if (before->phase != phase) {
+        auto level = body.phase == proto::phase::failed ? proto::log_level::warning : proto::log_level::info;
+        proto::log(level, "node " + name + " is " + phase + (body.message.empty() ? "" : ": " + body.message),
+                   {{"GRAFT_NODE", name}, {"GRAFT_PHASE", phase}}, proto::message_id::phase_changed);
+    }
+    return json_response(http::status::ok, to_status(*state.registry.find(name)).to_json(), req.version());
+}
+
+response join(const request& req, coordinator_state& state, const std::string& name) {
+    auto parsed = read_body<proto::join_request>(req, proto::join_request::from_json);
+    if (auto* err = std::get_if<response>(&parsed)) return std::move(*err);
+    auto node = state.registry.find(name);
+    if (!node) return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
+    proto::join_spec spec;
+    try {
+        spec = state.joins.issue(*node, std::get<proto::join_request>(parsed));
+    } catch (const join_error& e) {
+        proto::log_error(std::string("cannot issue a join credential for ") + name + ": " + e.what(),
+                         {{"GRAFT_NODE", name}}, proto::message_id::join_backend_failed);
+        response res = error_response(http::status::service_unavailable, "join_backend_failed", e.what(), req.version());
+        res.set(http::field::retry_after, "30");
+        return res;
+    }
+    std::optional<std::int64_t> expires;
+    if (auto t = proto::from_rfc3339(spec.expires_at)) expires = proto::to_unix(*t);
+    state.registry.record_join(name, spec.display_command(), proto::to_unix(state.now()), expires);
+    proto::log_info("issued a join credential for " + name + " (" + spec.display_command() + ")",
+                    {{"GRAFT_NODE", name}}, proto::message_id::join_issued);
+    return json_response(http::status::ok, spec.to_json(), req.version());
+}
+
+response list_nodes(const request& req, coordinator_state& state) {
+    proto::json nodes = proto::json::array();
+    for (const auto& n : state.registry.list()) nodes.push_back(to_status(n).to_json());
+    return json_response(http::status::ok, {{"nodes", nodes}}, req.version());
+}
+
+response method_not_allowed(const request& req, const char* allowed) {
+    response res = error_response(http::status::method_not_allowed, "method_not_allowed",
+                                  std::string(req.method_string()) + " is not allowed here; use " + allowed, req.version());
+    res.set(http::field::allow, allowed);
+    return res;
+}
+
+response route(const request& req, const request_context& ctx, coordinator_state& state) {
+    std::string_view target = req.target();
+    if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+    const bool get = req.method() == http::verb::get, post = req.method() == http::verb::post;
+
+    if (target == "/healthz") return get ? json_response(http::status::ok, {{"status", "ok"}}, req.version())
+                                         : method_not_allowed(req, "GET");
+    if (target == "/v1/enroll") return post ? enroll(req, ctx, state) : method_not_allowed(req, "POST");
+    if (target == "/v1/nodes") return get ? list_nodes(req, state) : method_not_allowed(req, "GET");
+
+    constexpr std::string_view nodes_prefix = "/v1/nodes/";
+    if (target.starts_with(nodes_prefix)) {
+        std::string_view rest = target.substr(nodes_prefix.size());
+        auto slash = rest.find('/');
+        const std::string name(rest.substr(0, slash));
+        const std::string_view action = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+        if (!proto::is_node_name(name))
+            return error_response(http::status::not_found, "unknown_node", "'" + name.substr(0, 64) +
+                                  "' is not a node name", req.version());
+        if (action.empty()) {
+            if (!get) return method_not_allowed(req, "GET");
+            auto node = state.registry.find(name);
+            if (!node) return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
+            return json_response(http::status::ok, to_status(*node).to_json(), req.version());
+        }
+        if (action == "report" || action == "join") {
+            if (!post) return method_not_allowed(req, "POST");
+            // The path names the node; only that node's own certificate may speak for it.
+            if (!ctx.client_node)
+                return error_response(http::status::unauthorized, "client_certificate_required",
+                                      "this endpoint needs the node's client certificate from enrollment", req.version());
+            if (*ctx.client_node != name)
+                return error_response(http::status::forbidden, "wrong_node",
+                                      "the client certificate belongs to " + *ctx.client_node + ", not to " + name,
+                                      req.version());
+            return action == "report" ? report(req, ctx, state, name) : join(req, state, name);
+        }
+    }
+    return error_response(http::status::not_found, "not_found", "no such endpoint: " + std::string(target.substr(0, 200)),
+                          req.version());
+}
+
+}  // namespace
+
+response error_response(http::status status, std::string code, std::string message, unsigned version) {
+    return json_response(status, proto::error_body{std::move(code), std::move(message)}.to_json(), version);
+}
+
+response handle(const request& req, const request_context& ctx, coordinator_state& state) {
+    try {
+        return route(req, ctx, state);
+    } catch (const std::exception& e) {
+        proto::log_error(std::string("internal error handling ") + std::string(req.method_string()) + " " +
+                         std::string(req.target().substr(0, 200)) + ": " + e.what());
+        return error_response(http::status::internal_server_error, "internal",
+                              "the coordinator failed to handle this request; its journal has the details", req.version());
+    }
+}
+
+}  // namespace graft::coordinator

@@ -1,0 +1,45 @@
+#pragma once
+// Request handling for the coordinator's API, as a function of (request, who is asking, state) with no sockets in
+// sight, so every endpoint is unit-tested directly. docs/protocol.md lists the endpoints and their errors.
+
+#include "coordinator/enroll/authority.hpp"
+#include "coordinator/join/backend.hpp"
+#include "coordinator/store/registry.hpp"
+#include "proto/time.hpp"
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace graft::coordinator {
+
+namespace http = boost::beast::http;
+using request = http::request<http::string_body>;
+using response = http::response<http::string_body>;
+
+// What the router works with. The registry and the join backend are thread-safe, the CA read-only, so handle()
+// may run on several threads at once.
+struct coordinator_state {
+    node_registry& registry;
+    const certificate_authority& ca;
+    join_backend& joins;
+    std::string node_name_prefix = "node";
+    std::chrono::seconds certificate_lifetime{std::chrono::hours(24 * 30)};
+    std::function<proto::clock::time_point()> now = [] { return proto::clock::now(); };
+};
+
+struct request_context {
+    // The node named by a client certificate that verified against graft's CA; empty without one.
+    std::optional<std::string> client_node;
+    std::string remote_address;
+};
+
+response handle(const request& req, const request_context& ctx, coordinator_state& state);
+
+// A JSON error body {"error": {"code", "message"}} with the given status.
+response error_response(http::status status, std::string code, std::string message, unsigned version = 11);
+
+}  // namespace graft::coordinator

@@ -1,0 +1,170 @@
+#include "coordinator/http/server.hpp"
+
+#include "proto/log.hpp"
+#include "proto/pki.hpp"
+#include "proto/version.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <openssl/ssl.h>
+
+namespace graft::coordinator {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+using tcp = net::ip::tcp;
+constexpr auto as_tuple_awaitable = net::as_tuple(net::use_awaitable);
+
+namespace {
+
+// The node a verified client certificate speaks for. OpenSSL has already checked the chain against graft's CA
+// and the clientAuth purpose during the handshake; a certificate that failed never gets this far.
+std::optional<std::string> client_node_of(SSL* ssl) {
+    X509* peer = SSL_get0_peer_certificate(ssl);
+    if (!peer || SSL_get_verify_result(ssl) != X509_V_OK) return std::nullopt;
+    std::string name = proto::subject_common_name(*peer);
+    if (name.empty()) return std::nullopt;
+    return name;
+}
+
+bool is_quiet_close(const boost::system::error_code& ec) {
+    return ec == http::error::end_of_stream || ec == net::ssl::error::stream_truncated || ec == net::error::eof ||
+           ec == net::error::connection_reset || ec == beast::error::timeout || ec == net::error::operation_aborted;
+}
+
+// The parser refused what the client sent (as opposed to the connection ending or timing out).
+bool is_malformed_request(const boost::system::error_code& ec) {
+    return ec && ec.category() == make_error_code(http::error::bad_target).category() &&
+           ec != http::error::end_of_stream && ec != http::error::partial_message && ec != http::error::need_more &&
+           ec != http::error::need_buffer;
+}
+
+}  // namespace
+
+https_server::https_server(net::io_context& io, net::ssl::context& tls, const tcp::endpoint& listen,
+                           coordinator_state& state, std::size_t handler_threads, server_timeouts timeouts)
+    : io_(io), tls_(tls), acceptor_(io), state_(state), handlers_(handler_threads), timeouts_(timeouts) {
+    acceptor_.open(listen.protocol());
+    acceptor_.set_option(net::socket_base::reuse_address(true));
+    acceptor_.bind(listen);
+    acceptor_.listen(net::socket_base::max_listen_connections);
+}
+
+https_server::~https_server() {
+    handlers_.join();
+}
+
+void https_server::start() {
+    net::co_spawn(io_, accept_loop(), [](std::exception_ptr e) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            proto::log_error(std::string("the accept loop stopped: ") + ex.what());
+        }
+    });
+}
+
+void https_server::stop() {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+}
+
+net::awaitable<void> https_server::accept_loop() {
+    for (;;) {
+        auto [ec, socket] = co_await acceptor_.async_accept(net::make_strand(io_), as_tuple_awaitable);
+        if (ec == net::error::operation_aborted || !acceptor_.is_open()) co_return;
+        if (ec) {
+            // Out of descriptors, say: wait a moment rather than spin.
+            proto::log_warning("accept failed: " + ec.message());
+            net::steady_timer pause(io_, std::chrono::milliseconds(100));
+            co_await pause.async_wait(as_tuple_awaitable);
+            continue;
+        }
+        auto executor = socket.get_executor();
+        net::co_spawn(executor, session(std::move(socket)), [](std::exception_ptr e) {
+            if (!e) return;
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                proto::log_warning(std::string("a connection ended with an error: ") + ex.what());
+            }
+        });
+    }
+}
+
+net::awaitable<void> https_server::session(tcp::socket socket) {
+    boost::system::error_code ec;
+    request_context ctx;
+    ctx.remote_address = socket.remote_endpoint(ec).address().to_string();
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), tls_);
+
+    beast::get_lowest_layer(stream).expires_after(timeouts_.handshake);
+    std::tie(ec) = co_await stream.async_handshake(net::ssl::stream_base::server, as_tuple_awaitable);
+    if (ec) {
+        proto::log(proto::log_level::debug, "TLS handshake from " + ctx.remote_address + " failed: " + ec.message());
+        co_return;
+    }
+    ctx.client_node = client_node_of(stream.native_handle());
+
+    beast::flat_buffer buffer;
+    bool first = true;
+    for (;;) {
+        http::request_parser<http::string_body> parser;
+        parser.header_limit(16 * 1024);
+        parser.body_limit(proto::max_body_bytes);
+
+        beast::get_lowest_layer(stream).expires_after(first ? timeouts_.header : timeouts_.idle);
+        first = false;
+        std::size_t bytes = 0;
+        std::tie(ec, bytes) = co_await http::async_read_header(stream, buffer, parser, as_tuple_awaitable);
+        response res;
+        bool keep_alive = false;
+        if (!ec) {
+            if (parser.get()[http::field::expect] == "100-continue") {
+                // curl asks before sending a body over 1 KiB; answer at once instead of making it wait a second.
+                http::response<http::empty_body> go_on{http::status::continue_, 11};
+                co_await http::async_write(stream, go_on, as_tuple_awaitable);
+            }
+            beast::get_lowest_layer(stream).expires_after(timeouts_.body);
+            std::tie(ec, bytes) = co_await http::async_read(stream, buffer, parser, as_tuple_awaitable);
+        }
+        if (ec == http::error::body_limit) {
+            res = error_response(http::status::payload_too_large, "payload_too_large",
+                                 "request bodies are limited to " + std::to_string(proto::max_body_bytes) + " bytes");
+        } else if (ec == http::error::header_limit) {
+            res = error_response(http::status::request_header_fields_too_large, "header_too_large",
+                                 "request headers are limited to 16 KiB");
+        } else if (is_malformed_request(ec)) {
+            res = error_response(http::status::bad_request, "malformed_http", "the request is not valid HTTP/1.1: " + ec.message());
+        } else if (ec) {
+            if (!is_quiet_close(ec) && ec != http::error::partial_message)
+                proto::log(proto::log_level::debug, "reading a request from " + ctx.remote_address + ": " + ec.message());
+            break;
+        } else {
+            const auto& req = parser.get();
+            keep_alive = req.keep_alive();
+            // Off the network strand: handle() may block on the registry or a join program.
+            res = co_await net::co_spawn(handlers_, [&]() -> net::awaitable<response> { co_return handle(req, ctx, state_); },
+                                         net::use_awaitable);
+        }
+        res.keep_alive(keep_alive);
+        res.set(http::field::server, std::string("graft-coordinator/") + proto::graft_version);
+        res.prepare_payload();
+        beast::get_lowest_layer(stream).expires_after(timeouts_.body);
+        std::tie(ec, bytes) = co_await http::async_write(stream, res, as_tuple_awaitable);
+        if (ec || !keep_alive) break;
+    }
+
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+    co_await stream.async_shutdown(as_tuple_awaitable);
+}
+
+}  // namespace graft::coordinator

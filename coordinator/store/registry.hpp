@@ -1,0 +1,85 @@
+#pragma once
+// The coordinator's record of every node and of the enrollment tokens. The interface is what the router needs;
+// sqlite_registry is the embedded implementation (an etcd one is planned for several coordinators).
+
+#include "proto/messages.hpp"
+#include "proto/time.hpp"
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace graft::coordinator {
+
+struct node_record {
+    std::string name;
+    std::string machine_id;
+    std::string serial;
+    std::string model;
+    std::string arch;
+    std::string address;
+    std::string facts_json;
+    std::string phase;
+    std::string reason;
+    std::string certificate_serial;
+    std::int64_t enrolled_at = 0;
+    std::int64_t updated_at = 0;
+    std::string join_command;  // redacted
+    std::optional<std::int64_t> join_issued_at;
+    std::optional<std::int64_t> join_expires_at;
+};
+
+// An enrollment token as stored: its public id, the SHA-256 of its secret half, never the secret itself.
+struct stored_token {
+    std::string id;
+    std::string secret_sha256;
+    std::int64_t expires_at = 0;
+    std::optional<std::int64_t> uses_left;  // nullopt: unlimited until it expires
+};
+
+enum class token_verdict { accepted, unknown, wrong_secret, expired, used_up };
+
+struct enrollment_result {
+    token_verdict verdict = token_verdict::unknown;
+    node_record node;        // set when accepted
+    bool returning = false;  // a machine that had enrolled before and keeps its name
+    std::string certificate_pem;
+};
+
+struct enrollment {
+    std::string token_id;
+    std::string token_secret;
+    proto::hardware_facts facts;
+    std::string address;
+    std::int64_t now = 0;
+    std::string name_prefix = "node";
+    // Called inside the transaction with the node's assigned name; returns the signed certificate (PEM) and its serial.
+    std::function<std::pair<std::string, std::string>(const std::string& name)> issue_certificate;
+};
+
+// Implementations are safe to call from several threads at once.
+class node_registry {
+public:
+    virtual ~node_registry() = default;
+
+    virtual void add_token(const stored_token& token) = 0;
+    // Checks the token and, when it is accepted, records the node and uses the token up by one, all in one durable
+    // transaction: when enroll() returns an accepted result, the node survives a crash of the coordinator.
+    // Nothing is written for a refused token.
+    virtual enrollment_result enroll(const enrollment& request) = 0;
+    virtual std::optional<node_record> find(const std::string& name) = 0;
+    virtual std::vector<node_record> list() = 0;
+    // Records a phase (and the history row when it changed); false when the node is unknown.
+    virtual bool record_phase(const std::string& name, std::string_view phase, std::string_view reason,
+                              const std::optional<std::string>& address, std::int64_t now) = 0;
+    virtual bool record_join(const std::string& name, const std::string& display_command, std::int64_t issued_at,
+                             std::optional<std::int64_t> expires_at) = 0;
+    // The phases a node passed through, oldest first: (phase, reason, unix time).
+    virtual std::vector<std::tuple<std::string, std::string, std::int64_t>> history(const std::string& name) = 0;
+};
+
+std::unique_ptr<node_registry> open_sqlite_registry(const std::string& path);
+
+}  // namespace graft::coordinator

@@ -1,0 +1,92 @@
+#include "coordinator/store/sqlite.hpp"
+
+namespace graft::coordinator {
+
+sqlite_db::sqlite_db(const std::string& path) : path_(path) {
+    int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             nullptr);
+    if (rc != SQLITE_OK) {
+        std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+        sqlite3_close(db_);
+        throw sqlite_error("cannot open the node registry " + path + ": " + message);
+    }
+    sqlite3_busy_timeout(db_, 5000);
+}
+
+sqlite_db::~sqlite_db() { sqlite3_close(db_); }
+
+void sqlite_db::check(int rc, std::string_view call) {
+    if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE) return;
+    throw sqlite_error(std::string(call) + " on " + path_ + " failed: " + sqlite3_errmsg(db_));
+}
+
+void sqlite_db::exec(std::string_view sql) {
+    check(sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, nullptr), "sqlite3_exec");
+}
+
+sqlite_statement::sqlite_statement(sqlite_db& db, std::string_view sql) : db_(db) {
+    db_.check(sqlite3_prepare_v2(db.handle(), sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr),
+              "sqlite3_prepare_v2");
+}
+
+sqlite_statement::~sqlite_statement() { sqlite3_finalize(stmt_); }
+
+sqlite_statement& sqlite_statement::bind(int index, std::string_view value) {
+    db_.check(sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT),
+              "sqlite3_bind_text");
+    return *this;
+}
+
+sqlite_statement& sqlite_statement::bind(int index, std::int64_t value) {
+    db_.check(sqlite3_bind_int64(stmt_, index, value), "sqlite3_bind_int64");
+    return *this;
+}
+
+sqlite_statement& sqlite_statement::bind(int index, std::optional<std::int64_t> value) {
+    return value ? bind(index, *value) : bind_null(index);
+}
+
+sqlite_statement& sqlite_statement::bind_text_or_null(int index, std::optional<std::string_view> value) {
+    return value ? bind(index, *value) : bind_null(index);
+}
+
+sqlite_statement& sqlite_statement::bind_null(int index) {
+    db_.check(sqlite3_bind_null(stmt_, index), "sqlite3_bind_null");
+    return *this;
+}
+
+bool sqlite_statement::step() {
+    int rc = sqlite3_step(stmt_);
+    db_.check(rc, "sqlite3_step");
+    return rc == SQLITE_ROW;
+}
+
+void sqlite_statement::run() {
+    while (step()) {}
+}
+
+std::string sqlite_statement::text(int column) const {
+    auto p = sqlite3_column_text(stmt_, column);
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)))
+             : std::string();
+}
+
+std::int64_t sqlite_statement::integer(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+std::optional<std::int64_t> sqlite_statement::optional_integer(int column) const {
+    if (sqlite3_column_type(stmt_, column) == SQLITE_NULL) return std::nullopt;
+    return integer(column);
+}
+
+sqlite_transaction::sqlite_transaction(sqlite_db& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+
+sqlite_transaction::~sqlite_transaction() {
+    if (!done_) sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+void sqlite_transaction::commit() {
+    db_.exec("COMMIT");
+    done_ = true;
+}
+
+}  // namespace graft::coordinator

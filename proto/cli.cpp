@@ -1,0 +1,60 @@
+#include "proto/cli.hpp"
+
+#include <charconv>
+
+namespace graft::proto {
+
+cli_args::cli_args(const std::vector<std::string>& args, const std::set<std::string>& with_value,
+                   const std::set<std::string>& switches) {
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (!a.starts_with("--") || a.size() == 2) throw usage_error("unexpected argument '" + a + "'");
+        std::string name = a.substr(2), value;
+        bool inline_value = false;
+        if (auto eq = name.find('='); eq != std::string::npos) {
+            value = name.substr(eq + 1);
+            name = name.substr(0, eq);
+            inline_value = true;
+        }
+        if (switches.contains(name)) {
+            if (inline_value) throw usage_error("--" + name + " takes no value");
+            switches_.insert(name);
+        } else if (with_value.contains(name)) {
+            if (!inline_value) {
+                if (i + 1 >= args.size()) throw usage_error("--" + name + " needs a value");
+                value = args[++i];
+            }
+            if (values_.contains(name)) throw usage_error("--" + name + " is given twice");
+            values_[name] = value;
+        } else {
+            throw usage_error("unknown option --" + name);
+        }
+    }
+}
+
+std::optional<std::string> cli_args::value(const std::string& flag) const {
+    auto it = values_.find(flag);
+    if (it == values_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::string cli_args::required(const std::string& flag) const {
+    auto v = value(flag);
+    if (!v || v->empty()) throw usage_error("--" + flag + " is required");
+    return *v;
+}
+
+bool cli_args::has(const std::string& flag) const { return switches_.contains(flag); }
+
+long long cli_args::number(const std::string& flag, long long fallback, long long min, long long max) const {
+    auto v = value(flag);
+    if (!v) return fallback;
+    long long n = 0;
+    auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+    if (ec != std::errc{} || ptr != v->data() + v->size() || n < min || n > max)
+        throw usage_error("--" + flag + " must be a whole number from " + std::to_string(min) + " to " +
+                          std::to_string(max) + ", got '" + *v + "'");
+    return n;
+}
+
+}  // namespace graft::proto

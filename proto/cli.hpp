@@ -1,0 +1,36 @@
+#pragma once
+// Command-line parsing shared by graft-agent and graft-coordinator: `--flag VALUE`, `--flag=VALUE` and boolean
+// `--flag`, checked against the flags a command declares, so a typo is an error that names it.
+
+#include <map>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace graft::proto {
+
+// A command-line mistake; main prints it with the command's usage and exits 2.
+struct usage_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+class cli_args {
+public:
+    // `with_value` and `switches` list the flags this command accepts, without their dashes.
+    cli_args(const std::vector<std::string>& args, const std::set<std::string>& with_value,
+             const std::set<std::string>& switches);
+
+    std::optional<std::string> value(const std::string& flag) const;
+    std::string required(const std::string& flag) const;
+    bool has(const std::string& flag) const;
+    // A positive whole number, or `fallback` when the flag is absent.
+    long long number(const std::string& flag, long long fallback, long long min, long long max) const;
+
+private:
+    std::map<std::string, std::string> values_;
+    std::set<std::string> switches_;
+};
+
+}  // namespace graft::proto

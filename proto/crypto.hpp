@@ -1,0 +1,20 @@
+#pragma once
+// Small cryptographic helpers over OpenSSL: a CSPRNG, SHA-256, constant-time comparison.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace graft::proto {
+
+std::vector<std::uint8_t> random_bytes(std::size_t count);
+// `length` characters drawn uniformly from `alphabet` (rejection sampling, so no character is favoured).
+std::string random_string(std::size_t length, std::string_view alphabet);
+inline constexpr std::string_view lowercase_alphanumeric = "abcdefghijklmnopqrstuvwxyz0123456789";
+
+std::string sha256_hex(std::string_view data);
+// Compares in time that depends only on the lengths, never on where the strings first differ.
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+}  // namespace graft::proto

@@ -1,0 +1,70 @@
+#include "proto/files.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace graft::proto {
+namespace {
+
+[[noreturn]] void fail(const std::string& what, const std::string& path, int err) {
+    throw std::runtime_error(what + " " + path + ": " + std::strerror(err));
+}
+
+}  // namespace
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail("cannot read", path, errno);
+    std::ostringstream out;
+    out << in.rdbuf();
+    if (in.bad()) fail("cannot read", path, errno);
+    return out.str();
+}
+
+void write_file_atomic(const std::string& path, std::string_view content, mode_t mode) {
+    const std::filesystem::path target(path);
+    const std::string dir = target.has_parent_path() ? target.parent_path().string() : ".";
+    std::string temp = dir + "/." + target.filename().string() + ".XXXXXX";
+    int fd = ::mkostemp(temp.data(), O_CLOEXEC);
+    if (fd < 0) fail("cannot create a temporary file beside", path, errno);
+    auto abandon = [&](const char* what) {
+        int err = errno;
+        ::close(fd);
+        ::unlink(temp.c_str());
+        fail(what, path, err);
+    };
+    if (::fchmod(fd, mode) != 0) abandon("cannot set the mode of");
+    for (std::size_t done = 0; done < content.size();) {
+        ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) abandon("cannot write");
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0) abandon("cannot fsync");
+    if (::close(fd) != 0) {
+        int err = errno;
+        ::unlink(temp.c_str());
+        fail("cannot close", path, err);
+    }
+    if (::rename(temp.c_str(), path.c_str()) != 0) {
+        int err = errno;
+        ::unlink(temp.c_str());
+        fail("cannot rename a temporary file onto", path, err);
+    }
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) fail("cannot open the directory of", path, errno);
+    int rc = ::fsync(dfd);
+    int err = errno;
+    ::close(dfd);
+    if (rc != 0) fail("cannot fsync the directory of", path, err);
+}
+
+}  // namespace graft::proto

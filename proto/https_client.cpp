@@ -1,0 +1,112 @@
+#include "proto/https_client.hpp"
+
+#include "proto/version.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <openssl/ssl.h>
+
+#include <stdexcept>
+
+namespace graft::proto {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+https_endpoint parse_https_url(std::string_view url) {
+    constexpr std::string_view scheme = "https://";
+    if (url.substr(0, scheme.size()) != scheme)
+        throw std::invalid_argument("'" + std::string(url) + "' is not an https:// URL");
+    std::string_view rest = url.substr(scheme.size());
+    if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+    if (rest.find('/') != std::string_view::npos)
+        throw std::invalid_argument("'" + std::string(url) + "' has a path; give only https://HOST:PORT");
+    https_endpoint ep;
+    std::string_view port;
+    if (!rest.empty() && rest.front() == '[') {
+        auto close = rest.find(']');
+        if (close == std::string_view::npos) throw std::invalid_argument("'" + std::string(url) + "' has an unclosed [");
+        ep.host = std::string(rest.substr(1, close - 1));
+        rest.remove_prefix(close + 1);
+        if (!rest.empty() && rest.front() == ':') port = rest.substr(1);
+        else if (!rest.empty()) throw std::invalid_argument("'" + std::string(url) + "' is malformed after ]");
+    } else {
+        auto colon = rest.rfind(':');
+        ep.host = std::string(rest.substr(0, colon));
+        if (colon != std::string_view::npos) port = rest.substr(colon + 1);
+    }
+    if (ep.host.empty()) throw std::invalid_argument("'" + std::string(url) + "' has no host");
+    ep.port = port.empty() ? "443" : std::string(port);
+    for (char c : ep.port)
+        if (c < '0' || c > '9') throw std::invalid_argument("'" + std::string(url) + "' has a port that is not a number");
+    return ep;
+}
+
+net::awaitable<http_result> https_call(net::ssl::context& ctx, https_endpoint endpoint, http::verb verb,
+                                       std::string target, std::string body, std::chrono::seconds timeout) {
+    auto executor = co_await net::this_coro::executor;
+    net::ip::tcp::resolver resolver(executor);
+    beast::ssl_stream<beast::tcp_stream> stream(executor, ctx);
+
+    // The server's certificate must name the host we dialled: an IP SAN for an address, a DNS SAN (and SNI) otherwise.
+    boost::system::error_code ec;
+    net::ip::make_address(endpoint.host, ec);
+    if (!ec) {
+        if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(stream.native_handle()), endpoint.host.c_str()) != 1)
+            throw std::runtime_error("cannot verify against address " + endpoint.host);
+    } else {
+        if (SSL_set1_host(stream.native_handle(), endpoint.host.c_str()) != 1 ||
+            SSL_set_tlsext_host_name(stream.native_handle(), endpoint.host.c_str()) != 1)
+            throw std::runtime_error("cannot verify against host " + endpoint.host);
+    }
+
+    beast::get_lowest_layer(stream).expires_after(timeout);
+    auto results = co_await resolver.async_resolve(endpoint.host, endpoint.port, net::use_awaitable);
+    co_await beast::get_lowest_layer(stream).async_connect(results, net::use_awaitable);
+    co_await stream.async_handshake(net::ssl::stream_base::client, net::use_awaitable);
+
+    http::request<http::string_body> req{verb, target, 11};
+    req.set(http::field::host, endpoint.host);
+    req.set(http::field::user_agent, std::string("graft/") + graft_version);
+    req.set(http::field::connection, "close");
+    if (!body.empty()) req.set(http::field::content_type, "application/json");
+    req.body() = std::move(body);
+    req.prepare_payload();
+    co_await http::async_write(stream, req, net::use_awaitable);
+
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(16 * 1024 * 1024);  // a status listing of a large fleet is bigger than a request may be
+    co_await http::async_read(stream, buffer, parser, net::use_awaitable);
+    auto res = parser.release();
+
+    // A polite close; a server that has already gone is not an error for a request that completed.
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+    co_await stream.async_shutdown(net::as_tuple(net::use_awaitable));
+
+    http_result out;
+    out.status = res.result_int();
+    out.body = std::move(res.body());
+    if (auto it = res.find(http::field::retry_after); it != res.end()) out.retry_after = std::string(it->value());
+    co_return out;
+}
+
+http_result https_call_sync(net::ssl::context& ctx, const https_endpoint& endpoint, http::verb verb,
+                            const std::string& target, const std::string& body, std::chrono::seconds timeout) {
+    net::io_context io;
+    auto result = net::co_spawn(io, https_call(ctx, endpoint, verb, target, body, timeout), net::use_future);
+    io.run();
+    return result.get();
+}
+
+}  // namespace graft::proto

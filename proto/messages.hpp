@@ -1,0 +1,133 @@
+#pragma once
+// The typed messages of graft's wire protocol (/v1). Each has to_json() and a strict from_json() that refuses a
+// missing, unknown or wrongly typed field with a validation_error naming it. docs/protocol.md describes them.
+
+#include "proto/json_fields.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace graft::proto {
+
+// Where a node is in its life, in order; failed and pending_approval stand outside the order.
+enum class phase { flashed, booted, enrolled, configuring, rebooting, configured, joining, joined, ready, failed, pending_approval };
+std::string_view to_string(phase p);
+std::optional<phase> phase_from_string(std::string_view text);
+
+// An RFC 1123 label, as Kubernetes requires of a node name: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters.
+bool is_node_name(std::string_view name);
+
+struct hardware_facts {
+    std::string machine_id;  // /etc/machine-id: 32 lowercase hex digits, the node's stable identity
+    std::string serial;
+    std::string model;
+    std::string arch;
+    std::string hostname;
+    std::vector<std::string> macs;
+    std::vector<std::string> addresses;
+    std::string os;
+    std::string kernel;
+    std::optional<std::int64_t> cgroup_version;
+    std::optional<std::string> kubelet_version;
+    std::optional<std::string> kubeadm_version;
+
+    json to_json() const;
+    static hardware_facts from_json(const json& j, const std::string& path = "facts");
+};
+
+struct enroll_request {
+    std::int64_t protocol_version = 0;
+    std::string enrollment_token;
+    std::string csr_pem;
+    hardware_facts facts;
+
+    json to_json() const;
+    static enroll_request from_json(const json& j);
+};
+
+// What the coordinator tells a node to become. Grows with the host-preparation and join work.
+struct node_profile {
+    std::string flavour = "kubeadm";  // kubeadm, k3s or k0s
+
+    json to_json() const;
+    static node_profile from_json(const json& j, const std::string& path = "profile");
+};
+
+struct enroll_response {
+    std::int64_t protocol_version = 0;
+    std::string node_name;
+    std::string certificate_pem;
+    std::string ca_certificate_pem;
+    node_profile profile;
+
+    json to_json() const;
+    static enroll_response from_json(const json& j);
+};
+
+struct node_report {
+    enum phase phase = phase::booted;
+    std::string message;
+    std::optional<std::string> address;
+
+    json to_json() const;
+    static node_report from_json(const json& j);
+};
+
+struct join_request {
+    std::optional<std::string> kubelet_version;
+    std::optional<std::string> kubeadm_version;
+
+    json to_json() const;
+    static join_request from_json(const json& j);
+};
+
+// A per-node credential for joining the cluster. The token is a secret: it never goes to a log; display_command()
+// shows it redacted.
+struct join_spec {
+    std::string node_name;
+    std::string flavour = "kubeadm";
+    std::string api_server_endpoint;  // host:port
+    std::string token;                // kubeadm: <id>.<secret>, [a-z0-9]{6}.[a-z0-9]{16}
+    std::vector<std::string> ca_cert_hashes;
+    std::string expires_at;           // RFC 3339, empty when the backend does not say
+
+    json to_json() const;
+    static join_spec from_json(const json& j);
+    // The kubeadm join command line this spec stands for, with the token's secret half replaced by asterisks.
+    std::string display_command() const;
+};
+
+// kubeadm's bootstrap token form: six [a-z0-9], a dot, sixteen [a-z0-9].
+bool is_bootstrap_token(std::string_view token);
+// `text` with everything shaped like a bootstrap token replaced by <token>: for a program's output that goes to a log
+// or into an error message.
+std::string redact_tokens(std::string_view text);
+
+struct node_status {
+    std::string name;
+    std::string phase;
+    std::string reason;
+    std::string address;
+    std::string model;
+    std::string arch;
+    std::string enrolled_at;
+    std::string updated_at;
+    std::string join_command;    // redacted, empty until a join spec was issued
+    std::string join_issued_at;  // RFC 3339, empty until then
+
+    json to_json() const;
+    static node_status from_json(const json& j);
+};
+
+struct error_body {
+    std::string code;
+    std::string message;
+
+    json to_json() const;
+    static error_body from_json(const json& j);
+};
+
+}  // namespace graft::proto
