@@ -85,6 +85,15 @@ void print_boot_config(const coordinator_config& config, const certificate_autho
               << (uses ? ", after " + std::to_string(*uses) + " enrollment(s)" : std::string()) << "\n";
 }
 
+// HOST:PORT from a flag; a malformed one is a usage error naming the flag.
+std::pair<std::string, std::string> host_port_flag(const std::string& value, const std::string& flag) {
+    try {
+        return split_host_port(value, "--" + flag);
+    } catch (const std::invalid_argument& e) {
+        throw proto::usage_error(e.what());
+    }
+}
+
 std::vector<std::string> split_words(const std::string& text) {
     std::istringstream in(text);
     std::vector<std::string> out;
@@ -100,9 +109,9 @@ int init(const std::vector<std::string>& argv) {
     coordinator_config config;
     config.state_dir = std::filesystem::absolute(args.required("dir")).lexically_normal().string();
     config.advertise = args.required("advertise");
-    auto [host, port] = split_host_port(config.advertise, "--advertise");
+    auto [host, port] = host_port_flag(config.advertise, "advertise");
     config.listen = args.value("listen").value_or(config.advertise);
-    split_host_port(config.listen, "--listen");
+    host_port_flag(config.listen, "listen");
     config.node_name_prefix = args.value("node-name-prefix").value_or("node");
     if (!proto::is_node_name(config.node_name_prefix + "-1") || config.node_name_prefix.size() > 40)
         throw proto::usage_error("--node-name-prefix must be lowercase letters, digits and '-' (at most 40)");
@@ -116,7 +125,7 @@ int init(const std::vector<std::string>& argv) {
         if (config.join.command.empty()) throw proto::usage_error("--join-command is empty");
     } else if (config.join.backend == "static") {
         config.join.api_server_endpoint = args.required("kube-endpoint");
-        split_host_port(config.join.api_server_endpoint, "--kube-endpoint");
+        host_port_flag(config.join.api_server_endpoint, "kube-endpoint");
         const std::string token_file = args.required("kube-token-file");
         std::string token = proto::read_file(token_file);
         while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();

@@ -1,0 +1,189 @@
+// Real graft-agent processes, each on a sandbox root, against a real graft-coordinator on 127.0.0.1. The join
+// program on both sides is tests/fixtures/fake-kubeadm, which stands in for kubeadm (see its header).
+#include "proto/messages.hpp"
+#include "support/support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <set>
+#include <thread>
+
+using namespace graft;
+using test::coordinator_process;
+
+namespace {
+
+struct node_sandbox {
+    std::string root;
+    std::string config;  // graft.json on the boot partition
+    std::string log;
+};
+
+node_sandbox make_node(const coordinator_process& c, const std::string& name, const std::string& boot_json) {
+    node_sandbox n{c.dir() / name, c.dir() / (name + "/boot/firmware/graft.json"), c.dir() / (name + ".log")};
+    test::make_node_root(n.root);
+    test::write(n.config, boot_json);
+    return n;
+}
+
+std::vector<std::string> agent_argv(const node_sandbox& n, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv{GRAFT_AGENT_BIN, "run", "--config", n.config, "--root", n.root,
+                                  "--join-command", std::string(GRAFT_FIXTURES_DIR) + "/fake-kubeadm",
+                                  "--retry-initial-ms", "100", "--retry-max-ms", "1000"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
+}
+
+proto::json agent_state(const node_sandbox& n) { return proto::parse_json(test::read(n.root + "/var/lib/graft/state.json")); }
+
+std::vector<proto::node_status> nodes(const coordinator_process& c) {
+    auto r = test::curl(c.url() + "/v1/nodes", {"--cacert", c.ca_path()});
+    REQUIRE(r.status == 200);
+    std::vector<proto::node_status> out;
+    const auto body = proto::parse_json(r.body);  // a named value: a range-for over a temporary's member would dangle
+    for (const auto& n : body.at("nodes")) out.push_back(proto::node_status::from_json(n));
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("three agents enroll and receive distinct names and join specs") {
+    coordinator_process c;
+    c.start();
+    std::vector<node_sandbox> sandboxes;
+    std::vector<std::unique_ptr<test::child>> agents;
+    for (int i = 1; i <= 3; ++i) {
+        sandboxes.push_back(make_node(c, "sandbox" + std::to_string(i), c.boot_json()));
+        agents.push_back(std::make_unique<test::child>(agent_argv(sandboxes.back()), sandboxes.back().log, c.env()));
+    }
+    for (std::size_t i = 0; i < agents.size(); ++i) {
+        INFO(test::read(sandboxes[i].log));
+        CHECK(agents[i]->wait(std::chrono::seconds(60)) == 0);
+    }
+
+    std::set<std::string> names, tokens;
+    const std::string joins = c.dir() / "cluster/joins";
+    for (const auto& n : sandboxes) {
+        auto state = agent_state(n);
+        CHECK(state.at("phase") == "joined");
+        const std::string name = state.at("node_name");
+        names.insert(name);
+        // What kubeadm was given: its own JoinConfiguration in a 0600 file, the token in the file and not in argv.
+        const std::string yaml = test::read(joins + "/" + name + ".yaml");
+        CHECK(yaml.find("  name: \"" + name + "\"") != std::string::npos);
+        auto token_at = yaml.find("token: \"");
+        REQUIRE(token_at != std::string::npos);
+        const std::string token = yaml.substr(token_at + 8, 23);
+        CHECK(proto::is_bootstrap_token(token));
+        tokens.insert(token);
+        CHECK(test::read(joins + "/" + name + ".mode") == "600\n");
+        const std::string argv = test::read(joins + "/" + name + ".argv");
+        CHECK(argv.find(token) == std::string::npos);
+        CHECK(argv.find("join\n--config\n") != std::string::npos);
+        // The file is gone once the join is over, and no log line carries the token.
+        CHECK_FALSE(std::filesystem::exists(n.root + "/var/lib/graft/join-configuration.yaml"));
+        CHECK(test::read(n.log).find(token) == std::string::npos);
+        CHECK(c.log().find(token) == std::string::npos);
+        CHECK(test::file_mode(n.root + "/var/lib/graft/node.key") == 0600);
+    }
+    CHECK(names == std::set<std::string>{"node-1", "node-2", "node-3"});
+    CHECK(tokens.size() == 3);
+
+    auto fleet = nodes(c);
+    REQUIRE(fleet.size() == 3);
+    for (const auto& n : fleet) {
+        CHECK(n.phase == "joined");
+        CHECK(n.address == "127.0.0.1");
+        CHECK_THAT(n.join_command, Catch::Contains("--token ") && Catch::Contains(".****************"));
+    }
+    auto table = test::run({GRAFT_COORDINATOR_BIN, "status", "--config", c.config_path()});
+    CHECK(table.exit_code == 0);
+    for (const auto& name : names) CHECK(table.output.find(name + "   joined") != std::string::npos);
+}
+
+TEST_CASE("an agent keeps retrying while the coordinator is unreachable, then enrolls") {
+    coordinator_process c;  // initialised, not yet serving
+    auto n = make_node(c, "sandbox", c.boot_json());
+    test::child agent(agent_argv(n), n.log, c.env());
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    CHECK(agent.running());
+    c.start();
+    INFO(test::read(n.log));
+    CHECK(agent.wait(std::chrono::seconds(30)) == 0);
+    CHECK(test::read(n.log).find("enrollment failed, retrying") != std::string::npos);
+    CHECK(agent_state(n).at("phase") == "joined");
+}
+
+TEST_CASE("a failed join is reported, and a restarted agent resumes instead of enrolling again") {
+    coordinator_process c;
+    c.start();
+    auto n = make_node(c, "sandbox", c.boot_json());
+    auto env = c.env();
+    env["FAKE_KUBEADM_FAIL"] = "1";
+    auto first = test::run(agent_argv(n, {"--max-join-attempts", "1"}), env);
+    CHECK(first.exit_code == 1);
+    auto state = agent_state(n);
+    CHECK(state.at("phase") == "failed");
+    CHECK_THAT(state.at("last_error").get<std::string>(), Catch::Contains("exited with status 1"));
+    auto fleet = nodes(c);
+    REQUIRE(fleet.size() == 1);
+    CHECK(fleet[0].phase == "failed");
+    CHECK_THAT(fleet[0].reason, Catch::Contains("connection refused"));
+    const std::string enrolled_at = fleet[0].enrolled_at;
+
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // so a second enrollment would show a new time
+    auto second = test::run(agent_argv(n), c.env());
+    INFO(second.output);
+    CHECK(second.exit_code == 0);
+    CHECK(second.output.find("resuming as node-1") != std::string::npos);
+    fleet = nodes(c);
+    REQUIRE(fleet.size() == 1);
+    CHECK(fleet[0].phase == "joined");
+    CHECK(fleet[0].enrolled_at == enrolled_at);
+
+    // A third start has nothing left to do.
+    auto third = test::run(agent_argv(n), c.env());
+    CHECK(third.exit_code == 0);
+    CHECK(third.output.find("already joined") != std::string::npos);
+}
+
+TEST_CASE("an agent whose pin does not match the coordinator's CA never enrolls") {
+    coordinator_process c;
+    c.start();
+    auto boot = proto::parse_json(c.boot_json());
+    boot["ca_pin"] = "sha256:" + std::string(64, '0');
+    auto n = make_node(c, "sandbox", boot.dump());
+    test::child agent(agent_argv(n), n.log, c.env());
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    CHECK(agent.running());  // it waits for a coordinator it can trust; it does not fall back to trusting this one
+    agent.signal(SIGTERM);
+    CHECK(agent.wait(std::chrono::seconds(10)) == 128 + SIGTERM);
+    CHECK(test::read(n.log).find("does not chain to the CA pinned in graft.json") != std::string::npos);
+    CHECK(nodes(c).empty());
+    CHECK_FALSE(std::filesystem::exists(n.root + "/var/lib/graft/node.crt"));
+}
+
+TEST_CASE("an agent with a wrong enrollment token stops with the coordinator's reason") {
+    coordinator_process c;
+    c.start();
+    auto boot = proto::parse_json(c.boot_json());
+    boot["enrollment_token"] = "aaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    auto n = make_node(c, "sandbox", boot.dump());
+    auto r = test::run(agent_argv(n), c.env());
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains("refused enrollment") && Catch::Contains("boot-config"));
+    CHECK(nodes(c).empty());
+    CHECK(test::run({GRAFT_AGENT_BIN, "status", "--root", n.root}).exit_code == 3);
+}
+
+TEST_CASE("graft-agent status shows the node's own record") {
+    coordinator_process c;
+    c.start();
+    auto n = make_node(c, "sandbox", c.boot_json());
+    REQUIRE(test::run(agent_argv(n), c.env()).exit_code == 0);
+    auto s = test::run({GRAFT_AGENT_BIN, "status", "--root", n.root});
+    CHECK(s.exit_code == 0);
+    CHECK_THAT(s.output, Catch::Contains("node:        node-1") && Catch::Contains("phase:       joined") &&
+                             Catch::Contains("certificate: valid until"));
+}

@@ -1,0 +1,96 @@
+// The two programs' command lines as a user meets them: help, mistakes, and nothing half-done after one.
+#include "support/support.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace graft;
+
+TEST_CASE("both programs explain themselves with --help") {
+    auto c = test::run({GRAFT_COORDINATOR_BIN, "--help"});
+    CHECK(c.exit_code == 0);
+    CHECK_THAT(c.output, Catch::Contains("init --dir DIR --advertise HOST:PORT") && Catch::Contains("boot-config") &&
+                             Catch::Contains("serve --config FILE") && Catch::Contains("status --config FILE"));
+    auto a = test::run({GRAFT_AGENT_BIN, "--help"});
+    CHECK(a.exit_code == 0);
+    CHECK_THAT(a.output, Catch::Contains("run --config FILE") && Catch::Contains("--root DIR"));
+    CHECK(test::run({GRAFT_AGENT_BIN, "run", "--help"}).exit_code == 0);
+}
+
+TEST_CASE("an unknown command or option is named, with exit code 2") {
+    auto r = test::run({GRAFT_COORDINATOR_BIN, "serv"});
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("unknown command 'serv'") && Catch::Contains("--help"));
+    r = test::run({GRAFT_AGENT_BIN, "run", "--config", "x", "--rot", "/"});
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("unknown option --rot"));
+}
+
+TEST_CASE("init with a bad --advertise names it and creates nothing") {
+    test::temp_dir dir;
+    auto r = test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1"});
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("--advertise") && Catch::Contains("HOST:PORT"));
+    CHECK_FALSE(std::filesystem::exists(dir / "c"));
+}
+
+TEST_CASE("init refuses a directory that already holds a coordinator, and changes none of it") {
+    test::temp_dir dir;
+    auto first = test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443"});
+    REQUIRE(first.exit_code == 0);
+    const auto ca = test::read(dir / "c/ca.crt"), key = test::read(dir / "c/ca.key"), config = test::read(dir / "c/config.json");
+    auto again = test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443"});
+    CHECK(again.exit_code == 1);
+    CHECK_THAT(again.output, Catch::Contains("already exists") && Catch::Contains("boot-config"));
+    CHECK(test::read(dir / "c/ca.crt") == ca);
+    CHECK(test::read(dir / "c/ca.key") == key);
+    CHECK(test::read(dir / "c/config.json") == config);
+    // Secrets are the coordinator's alone.
+    for (const char* f : {"ca.key", "server.key", "config.json", "registry.db"}) CHECK(test::file_mode(dir / ("c/" + std::string(f))) == 0600);
+    CHECK(test::file_mode(dir / "c") == 0700);
+}
+
+TEST_CASE("the static join backend reads its token from a file, never from the command line") {
+    test::temp_dir dir;
+    test::write(dir / "token", "abcdef.0123456789abcdef\n");
+    auto ca = test::run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                         "-keyout", dir / "k8s-ca.key", "-out", dir / "k8s-ca.crt", "-subj", "/CN=kubernetes", "-days", "1"});
+    REQUIRE(ca.exit_code == 0);
+    auto r = test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443",
+                        "--join-backend", "static", "--kube-endpoint", "10.0.0.1:6443", "--kube-token-file",
+                        dir / "token", "--kube-ca", dir / "k8s-ca.crt"});
+    CHECK(r.exit_code == 0);
+    CHECK(test::read(dir / "c/config.json").find("\"backend\": \"static\"") != std::string::npos);
+
+    test::write(dir / "bad-token", "not-a-token\n");
+    r = test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "d", "--advertise", "127.0.0.1:18443", "--join-backend",
+                   "static", "--kube-endpoint", "10.0.0.1:6443", "--kube-token-file", dir / "bad-token", "--kube-ca",
+                   dir / "k8s-ca.crt"});
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains(dir / "bad-token"));
+    CHECK_FALSE(std::filesystem::exists(dir / "d/config.json"));
+}
+
+TEST_CASE("serve with a broken config names the file and the field") {
+    test::temp_dir dir;
+    REQUIRE(test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443"}).exit_code == 0);
+    auto config = test::read(dir / "c/config.json");
+    config.replace(config.find("\"listen\""), 8, "\"listn\"");
+    test::write(dir / "c/config.json", config);
+    auto r = test::run({GRAFT_COORDINATOR_BIN, "serve", "--config", dir / "c/config.json"});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains(dir / "c/config.json") && Catch::Contains("'listen': is required"));
+}
+
+TEST_CASE("an agent with a broken graft.json names the field and writes no state") {
+    test::temp_dir dir;
+    test::make_node_root(dir / "node");
+    test::write(dir / "graft.json", R"({"coordinator": "https://127.0.0.1:1", "ca_pin": "sha256:nope", "enrollment_token": "x"})");
+    auto r = test::run({GRAFT_AGENT_BIN, "run", "--config", dir / "graft.json", "--root", dir / "node"});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains(dir / "graft.json") && Catch::Contains("field 'ca_pin'"));
+    CHECK_FALSE(std::filesystem::exists(dir / "node/var/lib/graft"));
+
+    r = test::run({GRAFT_AGENT_BIN, "run", "--config", dir / "missing.json", "--root", dir / "node"});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains(dir / "missing.json"));
+}

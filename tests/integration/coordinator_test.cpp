@@ -1,0 +1,216 @@
+// The real graft-coordinator process on 127.0.0.1, with curl and openssl as the clients an operator would use.
+#include "proto/messages.hpp"
+#include "proto/pki.hpp"
+#include "support/support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+using namespace graft;
+using test::coordinator_process;
+using test::curl;
+
+namespace {
+
+std::string token_of(const std::string& boot_json) { return proto::parse_json(boot_json).at("enrollment_token"); }
+
+std::string enroll_body(const std::string& token, EVP_PKEY& key, const std::string& csr_name = "raspberrypi") {
+    proto::enroll_request r;
+    r.protocol_version = 1;
+    r.enrollment_token = token;
+    r.csr_pem = proto::make_csr_pem(key, csr_name);
+    r.facts.machine_id = test::random_machine_id();
+    r.facts.arch = "x86_64";
+    r.facts.model = "integration test";
+    return r.to_json().dump();
+}
+
+// POSTs a JSON body with curl, trusting the coordinator's CA; `extra` adds client-certificate flags.
+test::curl_result post(coordinator_process& c, const std::string& path, const std::string& body,
+                       std::vector<std::string> extra = {}) {
+    test::write(c.dir() / "body.json", body);
+    std::vector<std::string> args{"--cacert", c.ca_path(), "-X", "POST", "-H", "Content-Type: application/json",
+                                  "--data-binary", "@" + (c.dir() / "body.json")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return curl(c.url() + path, args);
+}
+
+test::curl_result get(coordinator_process& c, const std::string& path) {
+    return curl(c.url() + path, {"--cacert", c.ca_path()});
+}
+
+struct enrolled_node {
+    std::string name, key_path, cert_path;
+    std::vector<std::string> curl_identity() const { return {"--cert", cert_path, "--key", key_path}; }
+};
+
+// Enrolls a node through the real API with curl and keeps its key and certificate in files.
+enrolled_node enroll(coordinator_process& c, const std::string& csr_name = "raspberrypi") {
+    auto key = proto::generate_p256_key();
+    auto res = post(c, "/v1/enroll", enroll_body(token_of(c.boot_json()), *key, csr_name));
+    REQUIRE(res.status == 200);
+    auto body = proto::enroll_response::from_json(proto::parse_json(res.body));
+    enrolled_node n{body.node_name, c.dir() / (body.node_name + ".key"), c.dir() / (body.node_name + ".crt")};
+    test::write(n.key_path, proto::private_key_pem(*key));
+    test::write(n.cert_path, body.certificate_pem);
+    return n;
+}
+
+std::string error_code(const test::curl_result& r) {
+    return proto::error_body::from_json(proto::parse_json(r.body)).code;
+}
+std::string error_message(const test::curl_result& r) {
+    return proto::error_body::from_json(proto::parse_json(r.body)).message;
+}
+
+std::size_t node_count(coordinator_process& c) {
+    auto r = get(c, "/v1/nodes");
+    REQUIRE(r.status == 200);
+    return proto::parse_json(r.body).at("nodes").size();
+}
+
+const std::string joining = R"({"phase": "joining"})";
+
+}  // namespace
+
+TEST_CASE("curl without a client certificate is refused on a node endpoint") {
+    coordinator_process c;
+    c.start();
+    auto node = enroll(c);
+    auto r = post(c, "/v1/nodes/" + node.name + "/report", joining);
+    CHECK(r.status == 401);
+    CHECK(error_code(r) == "client_certificate_required");
+    CHECK(post(c, "/v1/nodes/" + node.name + "/report", joining, node.curl_identity()).status == 200);
+}
+
+TEST_CASE("a client certificate from another CA is refused at the TLS handshake") {
+    coordinator_process c;
+    c.start();
+    auto node = enroll(c);
+    // A certificate naming the same node, signed by a CA graft never heard of.
+    auto r = test::run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", c.dir() / "rogue.key", "-out", c.dir() / "rogue.crt", "-subj", "/CN=" + node.name,
+                        "-days", "1", "-addext", "extendedKeyUsage=clientAuth"});
+    REQUIRE(r.exit_code == 0);
+    auto res = post(c, "/v1/nodes/" + node.name + "/report", joining,
+                    {"--cert", c.dir() / "rogue.crt", "--key", c.dir() / "rogue.key"});
+    CHECK(res.status == 0);
+    CHECK(res.exit_code != 0);
+    CHECK(get(c, "/healthz").status == 200);
+}
+
+TEST_CASE("node A's certificate cannot report for node B") {
+    coordinator_process c;
+    c.start();
+    auto a = enroll(c), b = enroll(c);
+    auto r = post(c, "/v1/nodes/" + b.name + "/report", joining, a.curl_identity());
+    CHECK(r.status == 403);
+    CHECK(error_message(r) == "the client certificate belongs to " + a.name + ", not to " + b.name);
+    auto status = proto::node_status::from_json(proto::parse_json(get(c, "/v1/nodes/" + b.name).body));
+    CHECK(status.phase == "enrolled");
+    r = post(c, "/v1/nodes/" + b.name + "/join", "{}", a.curl_identity());
+    CHECK(r.status == 403);
+}
+
+TEST_CASE("a wrong or expired enrollment token gets 401 and no node is created") {
+    coordinator_process c;
+    c.start();
+    auto key = proto::generate_p256_key();
+    std::string good = token_of(c.boot_json());
+    std::string wrong = good.substr(0, good.size() - 1) + (good.back() == 'a' ? "b" : "a");
+    auto r = post(c, "/v1/enroll", enroll_body(wrong, *key));
+    CHECK(r.status == 401);
+    CHECK(error_code(r) == "invalid_enrollment_token");
+
+    std::string short_lived = token_of(c.boot_config({"--token-ttl", "1s"}));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+    r = post(c, "/v1/enroll", enroll_body(short_lived, *key));
+    CHECK(r.status == 401);
+    CHECK(error_code(r) == "enrollment_token_expired");
+    CHECK(node_count(c) == 0);
+}
+
+TEST_CASE("a token limited to one use enrolls one node only") {
+    coordinator_process c;
+    c.start();
+    std::string once = token_of(c.boot_config({"--token-uses", "1"}));
+    auto key = proto::generate_p256_key();
+    CHECK(post(c, "/v1/enroll", enroll_body(once, *key)).status == 200);
+    auto r = post(c, "/v1/enroll", enroll_body(once, *key));
+    CHECK(r.status == 401);
+    CHECK(error_code(r) == "enrollment_token_used_up");
+    CHECK(node_count(c) == 1);
+}
+
+TEST_CASE("malformed JSON, a wrongly typed field and a 1 MiB body get 400, 400 and 413, and serving goes on") {
+    coordinator_process c;
+    c.start();
+    auto r = post(c, "/v1/enroll", "{\"protocol_version\": 1, \"enrollment_token\": ");
+    CHECK(r.status == 400);
+    CHECK_THAT(error_message(r), Catch::StartsWith("malformed JSON at byte"));
+
+    auto key = proto::generate_p256_key();
+    auto body = proto::parse_json(enroll_body(token_of(c.boot_json()), *key));
+    body["facts"]["machine_id"] = 42;
+    r = post(c, "/v1/enroll", body.dump());
+    CHECK(r.status == 400);
+    CHECK(error_message(r) == "field 'facts.machine_id': expected a string, got an integer");
+
+    r = post(c, "/v1/enroll", std::string(1024 * 1024, 'x'));
+    CHECK(r.status == 413);
+    CHECK(error_code(r) == "payload_too_large");
+
+    CHECK(node_count(c) == 0);
+    CHECK(get(c, "/healthz").status == 200);
+    enroll(c);
+    CHECK(node_count(c) == 1);
+}
+
+TEST_CASE("a CSR that names another node yields a certificate for the coordinator's name only") {
+    coordinator_process c;
+    c.start();
+    auto first = enroll(c);
+    auto second = enroll(c, first.name);  // asks to be node-1
+    CHECK(second.name != first.name);
+    auto subject = test::run({"openssl", "x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in", second.cert_path});
+    REQUIRE(subject.exit_code == 0);
+    CHECK(subject.output == "subject=CN=" + second.name + ",O=graft:nodes\n");
+    auto verify = test::run({"openssl", "verify", "-CAfile", c.ca_path(), "-purpose", "sslclient", second.cert_path});
+    CHECK(verify.exit_code == 0);
+    // And that certificate speaks for its own name only.
+    CHECK(post(c, "/v1/nodes/" + first.name + "/report", joining, second.curl_identity()).status == 403);
+}
+
+TEST_CASE("kill -9 right after an enrollment was acknowledged loses nothing") {
+    coordinator_process c;
+    c.start();
+    auto node = enroll(c);
+    c.kill9();
+    c.start();
+    auto r = get(c, "/v1/nodes/" + node.name);
+    REQUIRE(r.status == 200);
+    CHECK(proto::node_status::from_json(proto::parse_json(r.body)).phase == "enrolled");
+    // The certificate issued before the crash is still the node's identity.
+    CHECK(post(c, "/v1/nodes/" + node.name + "/report", joining, node.curl_identity()).status == 200);
+}
+
+TEST_CASE("TLS below 1.3 is refused") {
+    coordinator_process c;
+    c.start();
+    auto r = curl(c.url() + "/healthz", {"--cacert", c.ca_path(), "--tls-max", "1.2"});
+    CHECK(r.status == 0);
+    CHECK(r.exit_code != 0);
+    auto s = test::run({"sh", "-c", "openssl s_client -connect 127.0.0.1:" + std::to_string(c.port()) +
+                                        " -tls1_3 -CAfile '" + c.ca_path() + "' -verify_return_error </dev/null"});
+    CHECK(s.output.find("New, TLSv1.3, Cipher is") != std::string::npos);
+    CHECK(s.output.find("Verify return code: 0 (ok)") != std::string::npos);
+}
+
+TEST_CASE("SIGTERM stops the coordinator cleanly") {
+    coordinator_process c;
+    c.start();
+    c.stop();
+    CHECK(c.log().find("stopping") != std::string::npos);
+    CHECK(get(c, "/healthz").status == 0);
+}

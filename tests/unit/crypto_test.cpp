@@ -1,0 +1,27 @@
+#include "proto/crypto.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <set>
+
+using namespace graft::proto;
+
+TEST_CASE("random strings have the length asked for and stay in their alphabet") {
+    auto s = random_string(1000, lowercase_alphanumeric);
+    CHECK(s.size() == 1000);
+    CHECK(s.find_first_not_of(lowercase_alphanumeric) == std::string::npos);
+    // Every one of the 36 characters turns up in 1000 draws (the chance one is missing is below 1e-10).
+    CHECK(std::set<char>(s.begin(), s.end()).size() == 36);
+    CHECK(random_string(32, lowercase_alphanumeric) != random_string(32, lowercase_alphanumeric));
+}
+
+TEST_CASE("SHA-256 matches the standard test vector") {
+    CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST_CASE("constant-time comparison tells equal from unequal strings") {
+    CHECK(constant_time_equal("secret", "secret"));
+    CHECK_FALSE(constant_time_equal("secret", "secreT"));
+    CHECK_FALSE(constant_time_equal("secret", "secrets"));
+    CHECK(constant_time_equal("", ""));
+}

@@ -1,0 +1,156 @@
+#include "proto/messages.hpp"
+#include "proto/pki.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace graft::proto;
+
+namespace {
+
+json valid_enroll() {
+    auto key = generate_p256_key();
+    return {{"protocol_version", 1},
+            {"enrollment_token", "abcd1234.secret"},
+            {"csr", make_csr_pem(*key, "raspberrypi")},
+            {"facts",
+             {{"machine_id", "0123456789abcdef0123456789abcdef"},
+              {"serial", "10000000abcdef"},
+              {"model", "Raspberry Pi 4 Model B Rev 1.4"},
+              {"arch", "aarch64"},
+              {"hostname", "raspberrypi"},
+              {"macs", {"dc:a6:32:00:00:01"}},
+              {"addresses", {"192.168.1.20"}},
+              {"os", "Debian GNU/Linux 12 (bookworm)"},
+              {"kernel", "6.6.31+rpt-rpi-v8"},
+              {"cgroup_version", 2}}}};
+}
+
+std::string error_of(const json& j) {
+    try {
+        enroll_request::from_json(j);
+    } catch (const validation_error& e) {
+        return e.what();
+    }
+    return "(accepted)";
+}
+
+}  // namespace
+
+TEST_CASE("a complete enroll request survives a round trip through JSON") {
+    auto req = enroll_request::from_json(valid_enroll());
+    CHECK(req.facts.model == "Raspberry Pi 4 Model B Rev 1.4");
+    CHECK(req.facts.cgroup_version == 2);
+    auto again = enroll_request::from_json(req.to_json());
+    CHECK(again.to_json() == req.to_json());
+}
+
+TEST_CASE("a missing field is refused with its dotted name") {
+    auto j = valid_enroll();
+    j["facts"].erase("machine_id");
+    CHECK(error_of(j) == "field 'facts.machine_id': is required");
+    j = valid_enroll();
+    j.erase("csr");
+    CHECK(error_of(j) == "field 'csr': is required");
+}
+
+TEST_CASE("an unknown field is refused with its name, at any depth") {
+    auto j = valid_enroll();
+    j["tokn"] = "typo";
+    CHECK(error_of(j) == "field 'tokn': is not a known field");
+    j = valid_enroll();
+    j["facts"]["gpu"] = "none";
+    CHECK(error_of(j) == "field 'facts.gpu': is not a known field");
+}
+
+TEST_CASE("a wrongly typed field is refused with its name and both types") {
+    auto j = valid_enroll();
+    j["protocol_version"] = "1";
+    CHECK(error_of(j) == "field 'protocol_version': expected an integer, got a string");
+    j = valid_enroll();
+    j["facts"]["macs"] = {"dc:a6:32:00:00:01", 7};
+    CHECK(error_of(j) == "field 'facts.macs[1]': expected a string, got an integer");
+    j = valid_enroll();
+    j["facts"] = "none";
+    CHECK(error_of(j) == "field 'facts': expected an object, got a string");
+}
+
+TEST_CASE("values outside their rules are refused: machine-id, CSR, cgroup version, length") {
+    auto j = valid_enroll();
+    j["facts"]["machine_id"] = "not-a-machine-id";
+    CHECK_THAT(error_of(j), Catch::Contains("facts.machine_id") && Catch::Contains("32 lowercase hex"));
+    j = valid_enroll();
+    j["csr"] = "hello";
+    CHECK_THAT(error_of(j), Catch::Contains("'csr'") && Catch::Contains("PEM CERTIFICATE REQUEST"));
+    j = valid_enroll();
+    j["facts"]["cgroup_version"] = 3;
+    CHECK_THAT(error_of(j), Catch::Contains("facts.cgroup_version"));
+    j = valid_enroll();
+    j["facts"]["model"] = std::string(300, 'x');
+    CHECK_THAT(error_of(j), Catch::Contains("facts.model") && Catch::Contains("longer than 256"));
+}
+
+TEST_CASE("malformed JSON is refused with the byte where it broke") {
+    CHECK_THROWS_WITH(parse_json("{\"phase\": "), Catch::Contains("malformed JSON at byte"));
+}
+
+TEST_CASE("a report names an unknown phase") {
+    CHECK_THROWS_WITH(node_report::from_json({{"phase", "dancing"}}), "field 'phase': unknown phase 'dancing'");
+    CHECK(node_report::from_json({{"phase", "joined"}}).phase == phase::joined);
+}
+
+TEST_CASE("every phase name reads back as itself") {
+    for (auto p : {phase::flashed, phase::booted, phase::enrolled, phase::configuring, phase::rebooting, phase::configured,
+                   phase::joining, phase::joined, phase::ready, phase::failed, phase::pending_approval})
+        CHECK(phase_from_string(to_string(p)) == p);
+    CHECK_FALSE(phase_from_string("Ready").has_value());
+}
+
+TEST_CASE("node names follow Kubernetes' RFC 1123 label rule") {
+    CHECK(is_node_name("node-1"));
+    CHECK(is_node_name(std::string(63, 'a')));
+    CHECK_FALSE(is_node_name(std::string(64, 'a')));
+    CHECK_FALSE(is_node_name("Node-1"));
+    CHECK_FALSE(is_node_name("-node"));
+    CHECK_FALSE(is_node_name("node-"));
+    CHECK_FALSE(is_node_name("node.1"));
+    CHECK_FALSE(is_node_name(""));
+}
+
+TEST_CASE("a join spec checks its token and CA hashes, and shows its command redacted") {
+    json j{{"node_name", "node-1"},
+           {"flavour", "kubeadm"},
+           {"api_server_endpoint", "10.0.0.1:6443"},
+           {"token", "abcdef.0123456789abcdef"},
+           {"ca_cert_hashes", {"sha256:" + std::string(64, 'a')}},
+           {"expires_at", "2026-11-23T12:00:00Z"}};
+    auto spec = join_spec::from_json(j);
+    CHECK(spec.display_command() == "kubeadm join 10.0.0.1:6443 --token abcdef.**************** "
+                                    "--discovery-token-ca-cert-hash sha256:" + std::string(64, 'a'));
+    CHECK(spec.display_command().find("0123456789abcdef") == std::string::npos);
+
+    auto bad = j;
+    bad["token"] = "ABCDEF.0123456789abcdef";
+    CHECK_THROWS_WITH(join_spec::from_json(bad), Catch::Contains("field 'token'"));
+    bad = j;
+    bad["ca_cert_hashes"] = json::array();
+    CHECK_THROWS_WITH(join_spec::from_json(bad), Catch::Contains("field 'ca_cert_hashes'"));
+    bad = j;
+    bad["ca_cert_hashes"] = {"md5:abc"};
+    CHECK_THROWS_WITH(join_spec::from_json(bad), Catch::Contains("ca_cert_hashes[0]"));
+    bad = j;
+    bad["expires_at"] = "tomorrow";
+    CHECK_THROWS_WITH(join_spec::from_json(bad), Catch::Contains("field 'expires_at'"));
+}
+
+TEST_CASE("bootstrap tokens are recognised and redacted from text") {
+    CHECK(is_bootstrap_token("abcdef.0123456789abcdef"));
+    CHECK_FALSE(is_bootstrap_token("abcdef0123456789abcdef"));
+    CHECK_FALSE(is_bootstrap_token("abcde.0123456789abcdefg"));
+    CHECK(redact_tokens("using token abcdef.0123456789abcdef now") == "using token <token> now");
+}
+
+TEST_CASE("an error body has the documented shape") {
+    error_body e{"unknown_node", "no node named node-9"};
+    CHECK(e.to_json() == json{{"error", {{"code", "unknown_node"}, {"message", "no node named node-9"}}}});
+    CHECK(error_body::from_json(e.to_json()).message == "no node named node-9");
+}

@@ -1,0 +1,133 @@
+#include "coordinator/enroll/tokens.hpp"
+#include "coordinator/store/registry.hpp"
+#include "proto/crypto.hpp"
+
+#include "support/support.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace graft;
+using namespace graft::coordinator;
+
+namespace {
+
+proto::hardware_facts facts(std::string machine_id) {
+    proto::hardware_facts f;
+    f.machine_id = std::move(machine_id);
+    f.model = "Raspberry Pi 5";
+    f.arch = "aarch64";
+    return f;
+}
+
+enrollment request(const new_token& token, std::string machine_id, std::int64_t now) {
+    enrollment e;
+    auto dot = token.text.find('.');
+    e.token_id = token.text.substr(0, dot);
+    e.token_secret = token.text.substr(dot + 1);
+    e.facts = facts(std::move(machine_id));
+    e.address = "127.0.0.1";
+    e.now = now;
+    e.issue_certificate = [](const std::string& name) { return std::pair{"PEM for " + name, "serial-" + name}; };
+    return e;
+}
+
+const std::string machine_a(32, 'a'), machine_b(32, 'b'), machine_c(32, 'c');
+
+}  // namespace
+
+TEST_CASE("nodes are named in order and a returning machine keeps its name") {
+    test::temp_dir dir;
+    auto reg = open_sqlite_registry(dir / "registry.db");
+    auto now = proto::clock::now();
+    auto token = make_enrollment_token(now, std::chrono::hours(1), std::nullopt);
+    reg->add_token(token.stored);
+    auto t = proto::to_unix(now);
+    CHECK(reg->enroll(request(token, machine_a, t)).node.name == "node-1");
+    CHECK(reg->enroll(request(token, machine_b, t)).node.name == "node-2");
+    auto again = reg->enroll(request(token, machine_a, t + 5));
+    CHECK(again.node.name == "node-1");
+    CHECK(again.returning);
+    CHECK(again.certificate_pem == "PEM for node-1");
+    CHECK(reg->list().size() == 2);
+}
+
+TEST_CASE("a refused token writes nothing") {
+    test::temp_dir dir;
+    auto reg = open_sqlite_registry(dir / "registry.db");
+    auto now = proto::clock::now();
+    auto t = proto::to_unix(now);
+    auto good = make_enrollment_token(now, std::chrono::hours(1), 1);
+    auto expired = make_enrollment_token(now - std::chrono::hours(2), std::chrono::hours(1), std::nullopt);
+    reg->add_token(good.stored);
+    reg->add_token(expired.stored);
+
+    auto wrong = request(good, machine_a, t);
+    wrong.token_secret[0] = wrong.token_secret[0] == 'a' ? 'b' : 'a';
+    bool signed_anything = false;
+    wrong.issue_certificate = [&](const std::string&) {
+        signed_anything = true;
+        return std::pair<std::string, std::string>{};
+    };
+    CHECK(reg->enroll(wrong).verdict == token_verdict::wrong_secret);
+    auto unknown = request(good, machine_a, t);
+    unknown.token_id = "zzzzzzzz";
+    CHECK(reg->enroll(unknown).verdict == token_verdict::unknown);
+    CHECK(reg->enroll(request(expired, machine_a, t)).verdict == token_verdict::expired);
+    CHECK_FALSE(signed_anything);
+    CHECK(reg->list().empty());
+
+    // The single use is still there after all those refusals, and is gone after one enrollment.
+    CHECK(reg->enroll(request(good, machine_a, t)).verdict == token_verdict::accepted);
+    CHECK(reg->enroll(request(good, machine_b, t)).verdict == token_verdict::used_up);
+    CHECK(reg->list().size() == 1);
+}
+
+TEST_CASE("the registry keeps tokens hashed, never the secret") {
+    test::temp_dir dir;
+    auto token = make_enrollment_token(proto::clock::now(), std::chrono::hours(1), std::nullopt);
+    open_sqlite_registry(dir / "registry.db")->add_token(token.stored);
+    const std::string secret = token.text.substr(token.text.find('.') + 1);
+    auto dump = test::run({"sqlite3", dir / "registry.db", ".dump"});
+    if (dump.exit_code == 0) CHECK(dump.output.find(secret) == std::string::npos);
+    CHECK(test::read(dir / "registry.db").find(secret) == std::string::npos);
+    CHECK(token.stored.secret_sha256 == proto::sha256_hex(secret));
+}
+
+TEST_CASE("enrollments, phases and join records survive reopening the database") {
+    test::temp_dir dir;
+    auto now = proto::clock::now();
+    auto t = proto::to_unix(now);
+    {
+        auto reg = open_sqlite_registry(dir / "registry.db");
+        auto token = make_enrollment_token(now, std::chrono::hours(1), std::nullopt);
+        reg->add_token(token.stored);
+        reg->enroll(request(token, machine_c, t));
+        CHECK(reg->record_phase("node-1", "joining", "", std::string("10.0.0.5"), t + 1));
+        CHECK(reg->record_join("node-1", "kubeadm join ...", t + 2, t + 902));
+        CHECK_FALSE(reg->record_phase("node-9", "joining", "", std::nullopt, t));
+    }
+    auto reg = open_sqlite_registry(dir / "registry.db");
+    auto node = reg->find("node-1");
+    REQUIRE(node);
+    CHECK(node->phase == "joining");
+    CHECK(node->address == "10.0.0.5");
+    CHECK(node->join_expires_at == t + 902);
+    auto history = reg->history("node-1");
+    REQUIRE(history.size() == 2);
+    CHECK(std::get<0>(history[0]) == "enrolled");
+    CHECK(std::get<0>(history[1]) == "joining");
+}
+
+TEST_CASE("a name someone already holds is skipped") {
+    test::temp_dir dir;
+    auto reg = open_sqlite_registry(dir / "registry.db");
+    auto now = proto::clock::now();
+    auto token = make_enrollment_token(now, std::chrono::hours(1), std::nullopt);
+    reg->add_token(token.stored);
+    auto first = request(token, machine_a, proto::to_unix(now));
+    first.name_prefix = "pi";
+    CHECK(reg->enroll(first).node.name == "pi-1");
+    auto second = request(token, machine_b, proto::to_unix(now));
+    second.name_prefix = "pi";
+    CHECK(reg->enroll(second).node.name == "pi-2");
+}

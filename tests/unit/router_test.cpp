@@ -1,0 +1,184 @@
+#include "coordinator/enroll/authority.hpp"
+#include "coordinator/enroll/tokens.hpp"
+#include "coordinator/http/router.hpp"
+#include "coordinator/store/registry.hpp"
+#include "proto/pki.hpp"
+
+#include "support/support.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace graft;
+using namespace graft::coordinator;
+namespace http = boost::beast::http;
+
+namespace {
+
+// A join backend that fails the way an unreachable control plane does.
+struct failing_backend : join_backend {
+    proto::join_spec issue(const node_record&, const proto::join_request&) override {
+        throw join_error("kubeadm token create exited with status 1: couldn't reach the API server");
+    }
+};
+
+struct fixture {
+    test::temp_dir dir;
+    std::unique_ptr<node_registry> registry = open_sqlite_registry(dir / "registry.db");
+    certificate_authority ca = certificate_authority::create(dir.path().string(), std::chrono::hours(24));
+    std::unique_ptr<join_backend> joins = make_static_backend(
+        "10.0.0.1:6443", "abcdef.0123456789abcdef", {"sha256:" + std::string(64, '1')});
+    coordinator_state state{*registry, ca, *joins};
+    new_token token = make_enrollment_token(proto::clock::now(), std::chrono::hours(1), std::nullopt);
+    proto::pkey_ptr node_key = proto::generate_p256_key();
+
+    fixture() { registry->add_token(token.stored); }
+
+    response call(http::verb verb, std::string target, std::string body, std::optional<std::string> node = {}) {
+        request req{verb, target, 11};
+        req.body() = std::move(body);
+        req.prepare_payload();
+        return handle(req, {std::move(node), "192.0.2.7"}, state);
+    }
+
+    proto::json enroll_body(std::string machine_id = std::string(32, 'a'), std::string csr_name = "raspberrypi") {
+        proto::enroll_request r;
+        r.protocol_version = 1;
+        r.enrollment_token = token.text;
+        r.csr_pem = proto::make_csr_pem(*node_key, csr_name);
+        r.facts.machine_id = std::move(machine_id);
+        r.facts.arch = "aarch64";
+        return r.to_json();
+    }
+};
+
+std::string error_code(const response& res) { return proto::error_body::from_json(proto::parse_json(res.body())).code; }
+std::string error_message(const response& res) { return proto::error_body::from_json(proto::parse_json(res.body())).message; }
+
+}  // namespace
+
+TEST_CASE("enrollment returns a certificate for the assigned name, whatever the CSR asked for") {
+    fixture f;
+    auto res = f.call(http::verb::post, "/v1/enroll", f.enroll_body(std::string(32, 'a'), "node-7").dump());
+    REQUIRE(res.result() == http::status::ok);
+    auto body = proto::enroll_response::from_json(proto::parse_json(res.body()));
+    CHECK(body.node_name == "node-1");
+    auto cert = proto::certificate_from_pem(body.certificate_pem);
+    CHECK(proto::subject_common_name(*cert) == "node-1");
+    CHECK(proto::certificate_matches_key(*cert, *f.node_key));
+    CHECK(body.ca_certificate_pem == f.ca.ca_pem());
+    CHECK(f.registry->find("node-1")->address == "192.0.2.7");
+}
+
+TEST_CASE("a wrong, unknown or malformed enrollment token gets 401 and creates no node") {
+    fixture f;
+    for (std::string token : {f.token.text.substr(0, f.token.text.size() - 1) + "x", std::string("zzzzzzzz.abc"),
+                              std::string("no-dot-at-all")}) {
+        auto body = f.enroll_body();
+        body["enrollment_token"] = token;
+        auto res = f.call(http::verb::post, "/v1/enroll", body.dump());
+        CHECK(res.result() == http::status::unauthorized);
+        CHECK(error_code(res) == "invalid_enrollment_token");
+    }
+    CHECK(f.registry->list().empty());
+}
+
+TEST_CASE("an expired enrollment token gets 401 saying so, and creates no node") {
+    fixture f;
+    f.state.now = [] { return proto::clock::now() + std::chrono::hours(2); };
+    auto res = f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump());
+    CHECK(res.result() == http::status::unauthorized);
+    CHECK(error_code(res) == "enrollment_token_expired");
+    CHECK_THAT(error_message(res), Catch::Contains("boot-config"));
+    CHECK(f.registry->list().empty());
+}
+
+TEST_CASE("a request of another protocol version is refused with both versions named") {
+    fixture f;
+    auto body = f.enroll_body();
+    body["protocol_version"] = 2;
+    auto res = f.call(http::verb::post, "/v1/enroll", body.dump());
+    CHECK(res.result() == http::status::bad_request);
+    CHECK_THAT(error_message(res), Catch::Contains("version 1") && Catch::Contains("sent 2"));
+}
+
+TEST_CASE("a bad body gets 400 naming the field, and nothing is written") {
+    fixture f;
+    auto body = f.enroll_body();
+    body["facts"]["arch"] = 64;
+    auto res = f.call(http::verb::post, "/v1/enroll", body.dump());
+    CHECK(res.result() == http::status::bad_request);
+    CHECK(error_message(res) == "field 'facts.arch': expected a string, got an integer");
+    res = f.call(http::verb::post, "/v1/enroll", "{\"protocol_version\": 1,");
+    CHECK(res.result() == http::status::bad_request);
+    CHECK_THAT(error_message(res), Catch::StartsWith("malformed JSON"));
+    CHECK(f.registry->list().empty());
+}
+
+TEST_CASE("node endpoints need the node's own certificate") {
+    fixture f;
+    REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
+    const std::string report = proto::node_report{proto::phase::joining, "", std::nullopt}.to_json().dump();
+
+    auto res = f.call(http::verb::post, "/v1/nodes/node-1/report", report);
+    CHECK(res.result() == http::status::unauthorized);
+    CHECK(error_code(res) == "client_certificate_required");
+
+    res = f.call(http::verb::post, "/v1/nodes/node-1/report", report, "node-2");
+    CHECK(res.result() == http::status::forbidden);
+    CHECK(error_message(res) == "the client certificate belongs to node-2, not to node-1");
+    CHECK(f.registry->find("node-1")->phase == "enrolled");
+
+    res = f.call(http::verb::post, "/v1/nodes/node-1/report", report, "node-1");
+    CHECK(res.result() == http::status::ok);
+    CHECK(f.registry->find("node-1")->phase == "joining");
+}
+
+TEST_CASE("a node cannot report a phase only the coordinator sets") {
+    fixture f;
+    REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
+    auto res = f.call(http::verb::post, "/v1/nodes/node-1/report", R"({"phase":"pending_approval"})", "node-1");
+    CHECK(res.result() == http::status::bad_request);
+    CHECK_THAT(error_message(res), Catch::Contains("field 'phase'"));
+}
+
+TEST_CASE("a join request returns the node's own spec and records it redacted") {
+    fixture f;
+    REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
+    auto res = f.call(http::verb::post, "/v1/nodes/node-1/join", "{}", "node-1");
+    REQUIRE(res.result() == http::status::ok);
+    auto spec = proto::join_spec::from_json(proto::parse_json(res.body()));
+    CHECK(spec.node_name == "node-1");
+    CHECK(spec.token == "abcdef.0123456789abcdef");
+    auto node = f.registry->find("node-1");
+    CHECK(node->join_command.find("0123456789abcdef") == std::string::npos);
+    CHECK(node->join_issued_at.has_value());
+
+    // The status listing never carries the secret.
+    auto list = f.call(http::verb::get, "/v1/nodes", "");
+    CHECK(list.body().find("0123456789abcdef") == std::string::npos);
+    CHECK(list.body().find("abcdef.****************") != std::string::npos);
+}
+
+TEST_CASE("a failing join backend gives 503 with Retry-After and the reason") {
+    fixture f;
+    failing_backend failing;
+    coordinator_state state{*f.registry, f.ca, failing};
+    REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
+    request req{http::verb::post, "/v1/nodes/node-1/join", 11};
+    req.body() = "{}";
+    auto res = handle(req, {"node-1", "127.0.0.1"}, state);
+    CHECK(res.result() == http::status::service_unavailable);
+    CHECK(res[http::field::retry_after] == "30");
+    CHECK_THAT(error_message(res), Catch::Contains("couldn't reach the API server"));
+}
+
+TEST_CASE("unknown paths, nodes and methods get 404 and 405") {
+    fixture f;
+    CHECK(f.call(http::verb::get, "/v2/nodes", "").result() == http::status::not_found);
+    CHECK(f.call(http::verb::get, "/v1/nodes/node-9", "").result() == http::status::not_found);
+    CHECK(f.call(http::verb::get, "/v1/nodes/NODE", "").result() == http::status::not_found);
+    auto res = f.call(http::verb::get, "/v1/enroll", "");
+    CHECK(res.result() == http::status::method_not_allowed);
+    CHECK(res[http::field::allow] == "POST");
+    CHECK(f.call(http::verb::get, "/healthz", "").result() == http::status::ok);
+}

@@ -1,0 +1,30 @@
+#include "coordinator/status/table.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace graft;
+
+TEST_CASE("the status table shows each node with its phase, address, age and redacted join command") {
+    auto now = proto::from_unix(1795000000);
+    proto::node_status a;
+    a.name = "node-1";
+    a.phase = "joined";
+    a.address = "192.168.1.20";
+    a.enrolled_at = proto::to_rfc3339(now - std::chrono::minutes(5));
+    a.join_issued_at = proto::to_rfc3339(now - std::chrono::seconds(30));
+    a.join_command = "kubeadm join 10.0.0.1:6443 --token abcdef.****************";
+    proto::node_status b;
+    b.name = "node-2";
+    b.phase = "failed";
+    b.reason = "kubeadm exited with status 1";
+    b.enrolled_at = proto::to_rfc3339(now - std::chrono::seconds(40));
+    auto table = coordinator::format_status_table({a, b}, now);
+    CHECK(table ==
+          "NAME     PHASE                                   ADDRESS        AGE   JOIN-ISSUED   JOIN COMMAND\n"
+          "node-1   joined                                  192.168.1.20   5m    30s ago       kubeadm join 10.0.0.1:6443 --token abcdef.****************\n"
+          "node-2   failed (kubeadm exited with status 1)   -              40s   -             -\n");
+}
+
+TEST_CASE("an empty fleet says so") {
+    CHECK_THAT(coordinator::format_status_table({}, proto::clock::now()), Catch::Contains("no nodes have enrolled yet"));
+}

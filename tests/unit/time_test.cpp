@@ -1,0 +1,31 @@
+#include "proto/time.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace graft::proto;
+
+TEST_CASE("RFC 3339 times round-trip in UTC") {
+    auto t = from_unix(1795000000);
+    CHECK(to_rfc3339(t) == "2026-11-18T11:06:40Z");  // date -u -d @1795000000
+    CHECK(from_rfc3339("2026-11-18T11:06:40Z") == t);
+    CHECK_FALSE(from_rfc3339("2026-11-17 09:46:40").has_value());
+    CHECK_FALSE(from_rfc3339("2026-11-17T09:46:40Zjunk").has_value());
+}
+
+TEST_CASE("durations read s, m, h and d and nothing else") {
+    CHECK(parse_duration("90s") == std::chrono::seconds(90));
+    CHECK(parse_duration("15m") == std::chrono::seconds(900));
+    CHECK(parse_duration("24h") == std::chrono::seconds(86400));
+    CHECK(parse_duration("7d") == std::chrono::seconds(604800));
+    CHECK_FALSE(parse_duration("15").has_value());
+    CHECK_FALSE(parse_duration("0m").has_value());
+    CHECK_FALSE(parse_duration("-5m").has_value());
+    CHECK_FALSE(parse_duration("1h30m").has_value());
+}
+
+TEST_CASE("ages read the way kubectl shows them") {
+    CHECK(short_age(std::chrono::seconds(45)) == "45s");
+    CHECK(short_age(std::chrono::seconds(600)) == "10m");
+    CHECK(short_age(std::chrono::hours(5)) == "5h");
+    CHECK(short_age(std::chrono::hours(72)) == "3d");
+}
