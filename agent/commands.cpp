@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 
 #include <iostream>
-#include <sstream>
 
 namespace graft::agent {
 namespace {
@@ -33,45 +32,19 @@ Commands:
 FILE is the graft.json that `graft-coordinator boot-config` prints.
 )";
 
-std::vector<std::string> split_words(const std::string& text) {
-    std::istringstream in(text);
-    std::vector<std::string> out;
-    for (std::string w; in >> w;) out.push_back(w);
-    return out;
-}
-
 }  // namespace
 
 int run_command_line(const std::vector<std::string>& args) {
     proto::set_log_identity("graft-agent");
     ::umask(077);  // node.key and the join configuration hold secrets
-    if (args.empty()) {
-        std::cerr << usage;
-        return 2;
-    }
-    const std::string& command = args[0];
-    const std::vector<std::string> rest(args.begin() + 1, args.end());
-    try {
-        if (command == "help" || command == "--help" || command == "-h") {
-            std::cout << usage;
-            return 0;
-        }
-        if (command == "--version") {
-            std::cout << "graft-agent " << proto::graft_version << "\n";
-            return 0;
-        }
-        for (const auto& a : rest)
-            if (a == "--help" || a == "-h") {
-                std::cout << usage;
-                return 0;
-            }
+    return proto::run_main("graft-agent", usage, args, [](const std::string& command, const std::vector<std::string>& rest) {
         if (command == "run") {
             proto::cli_args cli(rest, {"config", "root", "join-command", "max-join-attempts", "retry-initial-ms", "retry-max-ms"}, {});
             run_options options;
             options.config_path = cli.required("config");
             options.root = cli.value("root").value_or("/");
             if (auto j = cli.value("join-command")) {
-                options.join_command = split_words(*j);
+                options.join_command = proto::split_words(*j);
                 if (options.join_command.empty()) throw proto::usage_error("--join-command is empty");
             }
             options.max_join_attempts = static_cast<unsigned>(cli.number("max-join-attempts", 0, 1, 1'000'000));
@@ -84,14 +57,7 @@ int run_command_line(const std::vector<std::string>& args) {
             return print_status(cli.value("root").value_or("/"), cli.has("json"));
         }
         throw proto::usage_error("unknown command '" + command + "'");
-    } catch (const proto::usage_error& e) {
-        std::cerr << "graft-agent " << command << ": " << e.what() << "\n"
-                  << "Run `graft-agent --help` for the commands and their options.\n";
-        return 2;
-    } catch (const std::exception& e) {
-        std::cerr << "graft-agent " << command << ": " << e.what() << "\n";
-        return 1;
-    }
+    });
 }
 
 }  // namespace graft::agent

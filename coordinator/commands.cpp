@@ -22,7 +22,6 @@
 
 #include <filesystem>
 #include <iostream>
-#include <sstream>
 #include <sys/stat.h>
 
 namespace graft::coordinator {
@@ -94,13 +93,6 @@ std::pair<std::string, std::string> host_port_flag(const std::string& value, con
     }
 }
 
-std::vector<std::string> split_words(const std::string& text) {
-    std::istringstream in(text);
-    std::vector<std::string> out;
-    for (std::string w; in >> w;) out.push_back(w);
-    return out;
-}
-
 int init(const std::vector<std::string>& argv) {
     proto::cli_args args(argv,
                          {"dir", "advertise", "listen", "join-backend", "join-command", "kube-endpoint", "kube-token-file",
@@ -120,7 +112,7 @@ int init(const std::vector<std::string>& argv) {
 
     config.join.backend = args.value("join-backend").value_or("command");
     if (config.join.backend == "command") {
-        config.join.command = split_words(
+        config.join.command = proto::split_words(
             args.value("join-command").value_or("kubeadm token create --print-join-command --ttl 15m"));
         if (config.join.command.empty()) throw proto::usage_error("--join-command is empty");
     } else if (config.join.backend == "static") {
@@ -230,39 +222,13 @@ int run_command_line(const std::vector<std::string>& args) {
     proto::set_log_identity("graft-coordinator");
     // Keys, the registry (token hashes) and config.json (a static join token) are the coordinator's alone.
     ::umask(077);
-    if (args.empty()) {
-        std::cerr << usage;
-        return 2;
-    }
-    const std::string& command = args[0];
-    const std::vector<std::string> rest(args.begin() + 1, args.end());
-    try {
-        if (command == "help" || command == "--help" || command == "-h") {
-            std::cout << usage;
-            return 0;
-        }
-        if (command == "--version") {
-            std::cout << "graft-coordinator " << proto::graft_version << "\n";
-            return 0;
-        }
-        for (const auto& a : rest)
-            if (a == "--help" || a == "-h") {
-                std::cout << usage;
-                return 0;
-            }
+    return proto::run_main("graft-coordinator", usage, args, [](const std::string& command, const std::vector<std::string>& rest) {
         if (command == "init") return init(rest);
         if (command == "boot-config") return boot_config(rest);
         if (command == "serve") return serve(rest);
         if (command == "status") return status(rest);
         throw proto::usage_error("unknown command '" + command + "'");
-    } catch (const proto::usage_error& e) {
-        std::cerr << "graft-coordinator " << command << ": " << e.what() << "\n"
-                  << "Run `graft-coordinator --help` for the commands and their options.\n";
-        return 2;
-    } catch (const std::exception& e) {
-        std::cerr << "graft-coordinator " << command << ": " << e.what() << "\n";
-        return 1;
-    }
+    });
 }
 
 }  // namespace graft::coordinator

@@ -1,6 +1,10 @@
 #include "proto/cli.hpp"
 
+#include "proto/version.hpp"
+
 #include <charconv>
+#include <iostream>
+#include <sstream>
 
 namespace graft::proto {
 
@@ -55,6 +59,46 @@ long long cli_args::number(const std::string& flag, long long fallback, long lon
         throw usage_error("--" + flag + " must be a whole number from " + std::to_string(min) + " to " +
                           std::to_string(max) + ", got '" + *v + "'");
     return n;
+}
+
+std::vector<std::string> split_words(const std::string& text) {
+    std::istringstream in(text);
+    std::vector<std::string> out;
+    for (std::string w; in >> w;) out.push_back(w);
+    return out;
+}
+
+int run_main(const std::string& program, const char* usage, const std::vector<std::string>& args,
+             const std::function<int(const std::string&, const std::vector<std::string>&)>& dispatch) {
+    if (args.empty()) {
+        std::cerr << usage;
+        return 2;
+    }
+    const std::string& command = args[0];
+    const std::vector<std::string> rest(args.begin() + 1, args.end());
+    try {
+        if (command == "help" || command == "--help" || command == "-h") {
+            std::cout << usage;
+            return 0;
+        }
+        if (command == "--version") {
+            std::cout << program << " " << graft_version << "\n";
+            return 0;
+        }
+        for (const auto& a : rest)
+            if (a == "--help" || a == "-h") {
+                std::cout << usage;
+                return 0;
+            }
+        return dispatch(command, rest);
+    } catch (const usage_error& e) {
+        std::cerr << program << " " << command << ": " << e.what() << "\n"
+                  << "Run `" << program << " --help` for the commands and their options.\n";
+        return 2;
+    } catch (const std::exception& e) {
+        std::cerr << program << " " << command << ": " << e.what() << "\n";
+        return 1;
+    }
 }
 
 }  // namespace graft::proto

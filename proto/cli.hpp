@@ -2,6 +2,7 @@
 // Command-line parsing shared by graft-agent and graft-coordinator: `--flag VALUE`, `--flag=VALUE` and boolean
 // `--flag`, checked against the flags a command declares, so a typo is an error that names it.
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -32,5 +33,15 @@ private:
     std::map<std::string, std::string> values_;
     std::set<std::string> switches_;
 };
+
+// Splits a command given as one string ("kubeadm token create --ttl 15m") on white space. No quoting: a program
+// path with spaces in it cannot be given this way.
+std::vector<std::string> split_words(const std::string& text);
+
+// What both programs do around their subcommands: usage on no arguments (exit 2), help and --version, --help after
+// any command, and errors turned into exit codes: a usage_error is 2 (with a pointer to --help), any other exception
+// is 1. `dispatch` gets the command and its arguments and throws usage_error for a command it does not know.
+int run_main(const std::string& program, const char* usage, const std::vector<std::string>& args,
+             const std::function<int(const std::string& command, const std::vector<std::string>& rest)>& dispatch);
 
 }  // namespace graft::proto

@@ -31,18 +31,31 @@ std::string random_string(std::size_t length, std::string_view alphabet) {
     return out;
 }
 
+namespace {
+
+std::string to_hex(const unsigned char* data, std::size_t len) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(len * 2);
+    for (std::size_t i = 0; i < len; ++i) {
+        out.push_back(hex[data[i] >> 4]);
+        out.push_back(hex[data[i] & 0xf]);
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string random_hex(std::size_t count) {
+    auto bytes = random_bytes(count);
+    return to_hex(bytes.data(), bytes.size());
+}
+
 std::string sha256_hex(std::string_view data) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     openssl_check(EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr) == 1, "EVP_Digest(SHA-256)");
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(len * 2);
-    for (unsigned i = 0; i < len; ++i) {
-        out.push_back(hex[digest[i] >> 4]);
-        out.push_back(hex[digest[i] & 0xf]);
-    }
-    return out;
+    return to_hex(digest, len);
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {

@@ -13,6 +13,8 @@ std::vector<std::uint8_t> random_bytes(std::size_t count);
 std::string random_string(std::size_t length, std::string_view alphabet);
 inline constexpr std::string_view lowercase_alphanumeric = "abcdefghijklmnopqrstuvwxyz0123456789";
 
+// Lowercase hex of `count` random bytes (16 give a machine-id).
+std::string random_hex(std::size_t count);
 std::string sha256_hex(std::string_view data);
 // Compares in time that depends only on the lengths, never on where the strings first differ.
 bool constant_time_equal(std::string_view a, std::string_view b);

@@ -15,6 +15,8 @@
 
 #include <openssl/ssl.h>
 
+#include <array>
+
 namespace graft::coordinator {
 
 namespace net = boost::asio;
@@ -100,6 +102,21 @@ net::awaitable<void> https_server::accept_loop() {
     }
 }
 
+// A lingering close (RFC 9112, section 9.6): after answering a request whose body we did not read, read and discard
+// what the client is still sending before closing. Closing with unread data makes the kernel reset the connection,
+// and the reset can reach the client before our answer does. Bounded, so a client cannot hold the connection open.
+net::awaitable<void> https_server::drain(beast::ssl_stream<beast::tcp_stream>& stream) {
+    constexpr std::size_t max_bytes = 8 * 1024 * 1024;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    std::array<char, 16 * 1024> scratch;
+    for (std::size_t total = 0; total < max_bytes && std::chrono::steady_clock::now() < deadline;) {
+        beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
+        auto [ec, n] = co_await stream.async_read_some(net::buffer(scratch), as_tuple_awaitable);
+        if (ec) co_return;
+        total += n;
+    }
+}
+
 net::awaitable<void> https_server::session(tcp::socket socket) {
     boost::system::error_code ec;
     request_context ctx;
@@ -127,8 +144,10 @@ net::awaitable<void> https_server::session(tcp::socket socket) {
         std::tie(ec, bytes) = co_await http::async_read_header(stream, buffer, parser, as_tuple_awaitable);
         response res;
         bool keep_alive = false;
+        bool body_unread = false;  // we answer before the client has sent all it means to
         if (!ec) {
-            if (parser.get()[http::field::expect] == "100-continue") {
+            const auto announced = parser.content_length();
+            if (parser.get()[http::field::expect] == "100-continue" && !(announced && *announced > proto::max_body_bytes)) {
                 // curl asks before sending a body over 1 KiB; answer at once instead of making it wait a second.
                 http::response<http::empty_body> go_on{http::status::continue_, 11};
                 co_await http::async_write(stream, go_on, as_tuple_awaitable);
@@ -137,12 +156,15 @@ net::awaitable<void> https_server::session(tcp::socket socket) {
             std::tie(ec, bytes) = co_await http::async_read(stream, buffer, parser, as_tuple_awaitable);
         }
         if (ec == http::error::body_limit) {
+            body_unread = true;
             res = error_response(http::status::payload_too_large, "payload_too_large",
                                  "request bodies are limited to " + std::to_string(proto::max_body_bytes) + " bytes");
         } else if (ec == http::error::header_limit) {
+            body_unread = true;
             res = error_response(http::status::request_header_fields_too_large, "header_too_large",
                                  "request headers are limited to 16 KiB");
         } else if (is_malformed_request(ec)) {
+            body_unread = true;
             res = error_response(http::status::bad_request, "malformed_http", "the request is not valid HTTP/1.1: " + ec.message());
         } else if (ec) {
             if (!is_quiet_close(ec) && ec != http::error::partial_message)
@@ -160,6 +182,7 @@ net::awaitable<void> https_server::session(tcp::socket socket) {
         res.prepare_payload();
         beast::get_lowest_layer(stream).expires_after(timeouts_.body);
         std::tie(ec, bytes) = co_await http::async_write(stream, res, as_tuple_awaitable);
+        if (!ec && body_unread) co_await drain(stream);
         if (ec || !keep_alive) break;
     }
 

@@ -133,15 +133,7 @@ int child::wait(std::chrono::milliseconds timeout) {
 
 bool child::running() { return wait(std::chrono::milliseconds(0)) == -1; }
 
-std::string random_machine_id() {
-    std::string id;
-    for (auto b : proto::random_bytes(16)) {
-        static constexpr char hex[] = "0123456789abcdef";
-        id += hex[b >> 4];
-        id += hex[b & 0xf];
-    }
-    return id;
-}
+std::string random_machine_id() { return proto::random_hex(16); }
 
 void make_node_root(const std::string& root, const std::string& hostname) {
     write(root + "/etc/machine-id", random_machine_id() + "\n");

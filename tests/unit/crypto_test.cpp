@@ -25,3 +25,10 @@ TEST_CASE("constant-time comparison tells equal from unequal strings") {
     CHECK_FALSE(constant_time_equal("secret", "secrets"));
     CHECK(constant_time_equal("", ""));
 }
+
+TEST_CASE("random hex is lowercase, twice the byte count long, and fresh each time") {
+    auto h = random_hex(16);
+    CHECK(h.size() == 32);
+    CHECK(h.find_first_not_of("0123456789abcdef") == std::string::npos);
+    CHECK(random_hex(16) != h);
+}

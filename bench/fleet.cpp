@@ -1,0 +1,133 @@
+// graft-fleet: a fleet simulator. Drives N simulated agents against a running coordinator, each doing what a real
+// agent does on first boot: make a P-256 key and CSR, enroll over TLS trusting only the pinned CA, then over mutual
+// TLS report `joining`, ask for a join spec and report `joined`. At most C agents are in flight at once.
+// Prints throughput and per-call latency percentiles. See docs/benchmarks.md.
+
+#include "proto/cli.hpp"
+#include "proto/files.hpp"
+#include "proto/https_client.hpp"
+#include "proto/messages.hpp"
+#include "proto/pki.hpp"
+#include "proto/tls.hpp"
+#include "proto/crypto.hpp"
+#include "proto/version.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+using namespace graft;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+struct run_stats {
+    std::map<std::string, std::vector<double>> latency_ms;  // by call
+    int completed = 0;
+    int failed = 0;
+    std::string first_error;
+};
+
+net::awaitable<proto::http_result> timed(run_stats& stats, const std::string& call, net::ssl::context& tls,
+                                         const proto::https_endpoint& ep, http::verb verb, std::string target,
+                                         std::string body) {
+    auto start = steady::now();
+    auto r = co_await proto::https_call(tls, ep, verb, std::move(target), std::move(body), std::chrono::seconds(30));
+    stats.latency_ms[call].push_back(std::chrono::duration<double, std::milli>(steady::now() - start).count());
+    if (r.status != 200) throw std::runtime_error(call + ": HTTP " + std::to_string(r.status) + " " + r.body);
+    co_return r;
+}
+
+net::awaitable<void> one_agent(run_stats& stats, const proto::https_endpoint& ep, const std::string& pin,
+                               const std::string& token) {
+    try {
+        auto key = proto::generate_p256_key();
+        proto::enroll_request req;
+        req.protocol_version = proto::protocol_version;
+        req.enrollment_token = token;
+        req.csr_pem = proto::make_csr_pem(*key, "simulated");
+        req.facts.machine_id = proto::random_hex(16);
+        req.facts.arch = "aarch64";
+        req.facts.model = "graft-fleet simulated node";
+        auto pinned = proto::client_tls::pinned(pin);
+        auto r = co_await timed(stats, "enroll", pinned->context(), ep, http::verb::post, "/v1/enroll", req.to_json().dump());
+        auto enrolled = proto::enroll_response::from_json(proto::parse_json(r.body));
+
+        auto tls = proto::client_tls::trusting(enrolled.ca_certificate_pem);
+        tls->use_identity(enrolled.certificate_pem, proto::private_key_pem(*key));
+        const std::string base = "/v1/nodes/" + enrolled.node_name;
+        co_await timed(stats, "report", tls->context(), ep, http::verb::post, base + "/report", R"({"phase":"joining"})");
+        co_await timed(stats, "join", tls->context(), ep, http::verb::post, base + "/join", "{}");
+        co_await timed(stats, "report", tls->context(), ep, http::verb::post, base + "/report", R"({"phase":"joined"})");
+        ++stats.completed;
+    } catch (const std::exception& e) {
+        if (stats.first_error.empty()) stats.first_error = e.what();
+        ++stats.failed;
+    }
+}
+
+double percentile(std::vector<double> v, double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    auto idx = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
+    return v[std::min(idx, v.size() - 1)];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        proto::cli_args args(std::vector<std::string>(argv + 1, argv + argc), {"boot-config", "nodes", "concurrency"}, {"help"});
+        if (args.has("help")) {
+            std::cout << "usage: graft-fleet --boot-config GRAFT_JSON [--nodes N] [--concurrency C]\n"
+                         "Simulates N first boots (default 200), at most C at once (default 20), against the coordinator "
+                         "that GRAFT_JSON names.\n";
+            return 0;
+        }
+        const auto boot = proto::parse_json(proto::read_file(args.required("boot-config")));
+        const auto ep = proto::parse_https_url(boot.at("coordinator").get<std::string>());
+        const std::string pin = boot.at("ca_pin"), token = boot.at("enrollment_token");
+        const int nodes = static_cast<int>(args.number("nodes", 200, 1, 100000));
+        const int concurrency = static_cast<int>(args.number("concurrency", 20, 1, 1000));
+
+        net::io_context io;
+        run_stats stats;
+        int started = 0;
+        // Each worker runs agents one after another, so at most `concurrency` are in flight.
+        auto worker = [&]() -> net::awaitable<void> {
+            while (started < nodes) {
+                ++started;
+                co_await one_agent(stats, ep, pin, token);
+            }
+        };
+        auto start = steady::now();
+        for (int i = 0; i < concurrency; ++i) net::co_spawn(io, worker(), net::detached);
+        io.run();
+        const double seconds = std::chrono::duration<double>(steady::now() - start).count();
+
+        std::printf("nodes %d, concurrency %d: %d completed, %d failed in %.2f s\n", nodes, concurrency, stats.completed,
+                    stats.failed, seconds);
+        std::printf("first boots per second (enroll+report+join+report): %.1f\n", stats.completed / seconds);
+        std::printf("%-8s %8s %10s %10s %10s\n", "call", "count", "p50 ms", "p99 ms", "max ms");
+        for (const auto& [call, v] : stats.latency_ms)
+            std::printf("%-8s %8zu %10.2f %10.2f %10.2f\n", call.c_str(), v.size(), percentile(v, 50), percentile(v, 99),
+                        percentile(v, 100));
+        if (stats.failed) {
+            std::fprintf(stderr, "graft-fleet: first error: %s\n", stats.first_error.c_str());
+            return 1;
+        }
+        return 0;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "graft-fleet: %s\n", e.what());
+        return 1;
+    }
+}
