@@ -1,5 +1,6 @@
 #include "agent/commands.hpp"
 
+#include "agent/prepare.hpp"
 #include "agent/runner.hpp"
 #include "proto/cli.hpp"
 #include "proto/log.hpp"
@@ -24,6 +25,12 @@ Commands:
         --max-join-attempts N    give up after N failed joins (default: keep trying)
         --retry-initial-ms N     first wait before retrying the coordinator (default: 1000)
         --retry-max-ms N         longest wait between retries (default: 60000)
+  plan [--root DIR] [--profile FILE]
+      Print, as a diff, what host preparation would change (hostname, kernel command line for cgroups, kernel
+      modules, sysctl, swap), changing nothing. The profile is JSON: {"node_name": "...", "swap": "off"}.
+  prepare --root DIR --profile FILE
+      Make those changes to the files under DIR (a mounted image or a copy of a node's filesystem); actions on a
+      running system (D-Bus calls, swapoff, module loads) are listed, not performed.
   status [--root DIR] [--json]
       Print what this node has saved: its name, phase, certificate and history.
   help, --help
@@ -51,6 +58,14 @@ int run_command_line(const std::vector<std::string>& args) {
             options.backoff_initial = std::chrono::milliseconds(cli.number("retry-initial-ms", 1000, 1, 3'600'000));
             options.backoff_cap = std::chrono::milliseconds(cli.number("retry-max-ms", 60000, 1, 3'600'000));
             return run_agent(options);
+        }
+        if (command == "plan") {
+            proto::cli_args cli(rest, {"root", "profile"}, {});
+            return print_plan(cli.value("root").value_or("/"), cli.value("profile").value_or(""));
+        }
+        if (command == "prepare") {
+            proto::cli_args cli(rest, {"root", "profile"}, {});
+            return prepare(cli.required("root"), cli.required("profile"));
         }
         if (command == "status") {
             proto::cli_args cli(rest, {"root"}, {"json"});

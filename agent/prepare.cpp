@@ -1,0 +1,54 @@
+#include "agent/prepare.hpp"
+
+#include "agent/state.hpp"
+#include "agent/steps/step.hpp"
+#include "proto/cli.hpp"
+#include "proto/log.hpp"
+
+#include <filesystem>
+#include <iostream>
+
+namespace graft::agent {
+namespace {
+
+host_profile profile_for(const std::string& root, const std::string& profile_path) {
+    if (!profile_path.empty()) return host_profile::load(profile_path);
+    host_profile p;
+    state_store store(root);
+    if (store.has("state.json")) p.node_name = store.load().node_name;
+    return p;
+}
+
+int run(const std::string& root, const std::string& profile_path, bool apply) {
+    const host h(root);
+    const host_profile profile = profile_for(root, profile_path);
+    bool blocked = false;
+    for (const step* s : all_steps()) {
+        // A file a step cannot understand stops that step with nothing written; the error names the file.
+        step_plan plan = s->probe(h, profile);
+        std::cout << render_plan(plan);
+        if (!plan.blocker.empty()) {
+            blocked = true;
+            proto::log_error(plan.blocker, {{"GRAFT_STEP", plan.step}});
+            continue;
+        }
+        if (!apply) continue;
+        apply_edits(h, plan);
+        if (!plan.actions.empty())
+            std::cout << "(root is " << root << ", not the running system: the actions above are listed, not performed)\n";
+    }
+    return blocked ? 1 : 0;
+}
+
+}  // namespace
+
+int print_plan(const std::string& root, const std::string& profile_path) { return run(root, profile_path, false); }
+
+int prepare(const std::string& root, const std::string& profile_path) {
+    if (std::filesystem::weakly_canonical(root) == "/")
+        throw proto::usage_error("prepare changes a node's files under --root DIR (a mounted image or a copy); preparing "
+                                 "the running system itself, with its D-Bus calls and reboot, is not built yet");
+    return run(root, profile_path, true);
+}
+
+}  // namespace graft::agent

@@ -1,0 +1,213 @@
+// The kernel command line step: ask the boot loader for the cgroup controllers Kubernetes needs and the running kernel
+// lacks. Raspberry Pi OS, Ubuntu for Pi, Kali and Alpine keep the command line in cmdline.txt on the FAT partition,
+// Jetson in the APPEND line of extlinux.conf's DEFAULT entry, x86 in /etc/default/grub. The Pi firmware puts
+// cgroup_disable=memory in front of cmdline.txt and the kernel honours the last word, so what graft adds goes last.
+#include "agent/steps/step.hpp"
+#include "agent/steps/text.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <sstream>
+
+namespace graft::agent {
+namespace {
+
+constexpr const char* cmdline_files[] = {"/boot/firmware/cmdline.txt", "/boot/cmdline.txt", "/media/mmcblk0p1/cmdline.txt"};
+constexpr const char* extlinux = "/boot/extlinux/extlinux.conf";
+constexpr const char* grub = "/etc/default/grub";
+constexpr const char* disable_memory = "cgroup_disable=memory";
+
+struct running_kernel {
+    int cgroup_version = 0;  // 0: cannot tell
+    bool memory = false;
+    bool cpuset = false;
+    std::vector<std::string> cmdline;
+};
+
+running_kernel read_running(const host& h) {
+    running_kernel k;
+    if (auto cmd = h.read("/proc/cmdline")) k.cmdline = text::words(*cmd);
+    if (auto controllers = h.read("/sys/fs/cgroup/cgroup.controllers")) {
+        k.cgroup_version = 2;
+        for (const auto& c : text::words(*controllers)) {
+            k.memory |= c == "memory";
+            k.cpuset |= c == "cpuset";
+        }
+    } else if (auto cgroups = h.read("/proc/cgroups")) {
+        // "#subsys_name hierarchy num_cgroups enabled"
+        k.cgroup_version = 1;
+        std::istringstream in(*cgroups);
+        for (std::string line; std::getline(in, line);) {
+            auto w = text::words(line);
+            if (w.size() < 4 || w[0].starts_with('#')) continue;
+            k.memory |= w[0] == "memory" && w[3] == "1";
+            k.cpuset |= w[0] == "cpuset" && w[3] == "1";
+        }
+    }
+    return k;
+}
+
+// The arguments the running kernel lacks, in the order they are added.
+std::vector<std::string> wanted_arguments(const running_kernel& k) {
+    std::vector<std::string> want;
+    if (!k.memory) want.insert(want.end(), {"cgroup_enable=memory", "cgroup_memory=1"});
+    if (!k.cpuset) want.push_back("cgroup_enable=cpuset");
+    // cgroup v1 accounts swap only when asked to.
+    if (k.cgroup_version == 1 && std::find(k.cmdline.begin(), k.cmdline.end(), "swapaccount=1") == k.cmdline.end())
+        want.push_back("swapaccount=1");
+    return want;
+}
+
+// Adds each wanted argument unless it already takes effect (stands after the last cgroup_disable=memory). A copy
+// standing before that point is dead and is moved to the end, so nothing appears twice. Every other word stays.
+std::vector<std::string> with_arguments(std::vector<std::string> words, const std::vector<std::string>& want) {
+    for (const auto& arg : want) {
+        auto last_disable = std::find(words.rbegin(), words.rend(), disable_memory);
+        auto effective_from = last_disable == words.rend() ? words.begin() : last_disable.base();
+        if (std::find(effective_from, words.end(), arg) != words.end()) continue;
+        words.erase(std::remove(words.begin(), effective_from, arg), effective_from);
+        words.push_back(arg);
+    }
+    return words;
+}
+
+std::string joined(const std::vector<std::string>& words) {
+    std::string out;
+    for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
+    return out;
+}
+
+class kernel_cmdline_step final : public step {
+public:
+    std::string_view name() const override { return "kernel-cmdline"; }
+
+    step_plan probe(const host& h, const host_profile&) const override {
+        step_plan plan(name());
+        const auto kernel = read_running(h);
+        if (kernel.cgroup_version == 0) {
+            plan.notes.push_back("cannot see the running kernel's cgroups (no /sys/fs/cgroup/cgroup.controllers or "
+                                 "/proc/cgroups); the kernel command line is left as it is");
+            return plan;
+        }
+        const auto want = wanted_arguments(kernel);
+        if (want.empty()) {
+            plan.notes.push_back("the running kernel has the memory and cpuset cgroup controllers");
+            return plan;
+        }
+
+        for (const char* file : cmdline_files)
+            if (auto content = h.read(file)) return edit_cmdline_txt(plan, file, *content, want);
+        if (auto content = h.read(extlinux)) return edit_extlinux(plan, *content, want);
+        if (auto content = h.read(grub)) return edit_grub(plan, *content, want);
+        plan.blocker = "the kernel lacks " + joined(want) + " but no boot configuration was found (looked for "
+                       "cmdline.txt in /boot/firmware, /boot and /media/mmcblk0p1, " + std::string(extlinux) + " and " +
+                       grub + ")";
+        return plan;
+    }
+
+private:
+    static void finish(step_plan& plan, const std::string& file, const std::string& before, const std::string& after,
+                       const std::vector<std::string>& want) {
+        plan.needs_reboot = true;
+        if (after == before) {
+            plan.notes.push_back(file + " already asks for " + joined(want) + "; the running kernel will have it after a reboot");
+            return;
+        }
+        plan.edits.push_back(file_edit::write(file, before, after, true));
+        plan.notes.push_back("the running kernel lacks " + joined(want));
+    }
+
+    static step_plan edit_cmdline_txt(step_plan& plan, const std::string& file, const std::string& content,
+                                      const std::vector<std::string>& want) {
+        auto lines = text::lines::split(content);
+        std::size_t nonblank = std::count_if(lines.items.begin(), lines.items.end(),
+                                             [](const std::string& l) { return !text::trim(l).empty(); });
+        if (nonblank > 1) {
+            plan.blocker = file + " has " + std::to_string(nonblank) + " lines, but the firmware reads only the first; "
+                           "join them into one line and run graft again (nothing was changed)";
+            return plan;
+        }
+        auto first = std::find_if(lines.items.begin(), lines.items.end(), [](const std::string& l) { return !text::trim(l).empty(); });
+        const std::vector<std::string> words = first == lines.items.end() ? std::vector<std::string>{} : text::words(*first);
+        const auto updated = with_arguments(words, want);
+        // An unchanged file keeps its exact bytes; a changed one is the single line, ending as it ended before.
+        const std::string after = updated == words ? content : joined(updated) + (lines.trailing_newline ? "\n" : "");
+        finish(plan, file, content, after, want);
+        return plan;
+    }
+
+    static step_plan edit_extlinux(step_plan& plan, const std::string& content, const std::vector<std::string>& want) {
+        auto lines = text::lines::split(content);
+        std::optional<std::string> default_label;
+        std::vector<std::pair<std::string, std::size_t>> labels;  // name, line index
+        for (std::size_t i = 0; i < lines.items.size(); ++i) {
+            auto w = text::words(lines.items[i]);
+            if (w.size() >= 2 && (w[0] == "DEFAULT" || w[0] == "default")) default_label = w[1];
+            if (w.size() >= 2 && (w[0] == "LABEL" || w[0] == "label")) labels.emplace_back(w[1], i);
+        }
+        std::optional<std::size_t> entry;
+        for (std::size_t k = 0; k < labels.size(); ++k)
+            if (default_label && labels[k].first == *default_label) entry = k;
+        if (!entry && !default_label && labels.size() == 1) entry = 0;
+        if (!entry) {
+            plan.blocker = std::string(extlinux) + (default_label ? " names DEFAULT " + *default_label + " but has no such LABEL"
+                                                                  : " has several LABELs and no DEFAULT line") +
+                           "; graft will not guess which entry boots (nothing was changed)";
+            return plan;
+        }
+        const std::size_t from = labels[*entry].second + 1;
+        const std::size_t to = *entry + 1 < labels.size() ? labels[*entry + 1].second : lines.items.size();
+        for (std::size_t i = from; i < to; ++i) {
+            auto w = text::words(lines.items[i]);
+            if (w.empty() || (w[0] != "APPEND" && w[0] != "append")) continue;
+            std::vector<std::string> args(w.begin() + 1, w.end());
+            auto updated = with_arguments(args, want);
+            if (updated != args) lines.items[i] = text::indent_of(lines.items[i]) + w[0] + " " + joined(updated);
+            finish(plan, extlinux, content, lines.join(), want);
+            return plan;
+        }
+        plan.blocker = std::string(extlinux) + ": the entry LABEL " + labels[*entry].first +
+                       " has no APPEND line to add " + joined(want) + " to (nothing was changed)";
+        return plan;
+    }
+
+    static step_plan edit_grub(step_plan& plan, const std::string& content, const std::vector<std::string>& want) {
+        auto lines = text::lines::split(content);
+        constexpr std::string_view key = "GRUB_CMDLINE_LINUX=";
+        bool found = false;
+        for (auto& line : lines.items) {
+            if (!line.starts_with(key)) continue;
+            found = true;
+            std::string value = line.substr(key.size());
+            char quote = !value.empty() && (value.front() == '"' || value.front() == '\'') ? value.front() : '"';
+            if (!value.empty() && value.front() == quote) {
+                auto close = value.find(quote, 1);
+                if (close == std::string::npos) {
+                    plan.blocker = std::string(grub) + ": GRUB_CMDLINE_LINUX has no closing quote (nothing was changed)";
+                    return plan;
+                }
+                value = value.substr(1, close - 1);
+            }
+            auto args = text::words(value);
+            auto updated = with_arguments(args, want);
+            if (updated != args) line = std::string(key) + quote + joined(updated) + quote;
+        }
+        if (!found) {
+            lines.trailing_newline = true;
+            lines.items.push_back(std::string(key) + "\"" + joined(want) + "\"");
+        }
+        std::string after = lines.join();
+        finish(plan, grub, content, after, want);
+        if (after != content) plan.actions.push_back("regenerate the GRUB configuration (update-grub, or grub-mkconfig -o /boot/grub/grub.cfg)");
+        return plan;
+    }
+};
+
+}  // namespace
+
+const step& kernel_cmdline_step_instance() {
+    static const kernel_cmdline_step s;
+    return s;
+}
+
+}  // namespace graft::agent

@@ -1,0 +1,98 @@
+#pragma once
+// Host preparation: each step probes the node and returns a plan — the file edits and live-system actions that would
+// make it ready for Kubernetes — as data. `graft-agent plan` prints plans; `prepare` applies their file edits under
+// the root prefix. A step whose node is already right returns an empty plan, so a second run changes nothing.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace graft::agent {
+
+// The node being prepared: its files under a root prefix ("/" on a real node, a directory in tests), including the
+// kernel's view in ROOT/proc and ROOT/sys, which on a real node is the running kernel's.
+class host {
+public:
+    explicit host(std::string root);
+    const std::string& root() const { return root_; }
+    // ROOT + an absolute node path.
+    std::string path(std::string_view node_path) const;
+    bool exists(std::string_view node_path) const;
+    // The file's content, or nullopt when it does not exist; an unreadable file is an error naming it.
+    std::optional<std::string> read(std::string_view node_path) const;
+    // Whether the node boots with systemd (else OpenRC, as on Alpine).
+    bool uses_systemd() const { return exists("/lib/systemd/systemd") || exists("/usr/lib/systemd/systemd"); }
+    // Names of the entries of a node directory, sorted; empty when it does not exist.
+    std::vector<std::string> list(std::string_view node_dir) const;
+
+private:
+    std::string root_;
+};
+
+// What the coordinator's profile asks of this node's host.
+struct host_profile {
+    std::string node_name;       // empty: the hostname step has nothing to do
+    std::string swap = "off";    // off | allow
+    static host_profile load(const std::string& path);
+};
+
+struct file_edit {
+    std::string path;                    // absolute on the node
+    std::optional<std::string> before;   // nullopt: the file does not exist
+    std::string after;
+    std::optional<std::string> symlink_to;  // set: the edit makes `path` a symlink (a masked unit -> /dev/null)
+    bool remove = false;                 // the edit removes `path` (a unit's wants-symlink, to disable it)
+    bool backup = false;                 // keep the original as PATH.graft-backup (boot files)
+
+    static file_edit write(std::string path, std::optional<std::string> before, std::string after, bool backup = false) {
+        file_edit e;
+        e.path = std::move(path);
+        e.before = std::move(before);
+        e.after = std::move(after);
+        e.backup = backup;
+        return e;
+    }
+    static file_edit link(std::string path, std::string target) {
+        file_edit e;
+        e.path = std::move(path);
+        e.symlink_to = std::move(target);
+        return e;
+    }
+    static file_edit removal(std::string path) {
+        file_edit e;
+        e.path = std::move(path);
+        e.remove = true;
+        return e;
+    }
+};
+
+struct step_plan {
+    explicit step_plan(std::string_view step_name) : step(step_name) {}
+    std::string step;
+    std::vector<file_edit> edits;
+    std::vector<std::string> actions;    // on the running system: D-Bus calls, swapoff, module loads
+    std::vector<std::string> notes;      // what the probe found, for the operator
+    bool needs_reboot = false;           // a kernel command line change waits for a reboot
+    std::string blocker;                 // non-empty: this node cannot be prepared until someone fixes it
+
+    bool changes() const { return !edits.empty() || !actions.empty(); }
+};
+
+class step {
+public:
+    virtual ~step() = default;
+    virtual std::string_view name() const = 0;
+    // Reads only; throws when a file it must understand cannot be parsed (the message names the file).
+    virtual step_plan probe(const host& h, const host_profile& profile) const = 0;
+};
+
+// Every step, in the order they run.
+const std::vector<const step*>& all_steps();
+
+// Writes a plan's file edits under the host's root: atomically, keeping each file's mode, with a backup where asked.
+void apply_edits(const host& h, const step_plan& plan);
+// A plan as text: a unified-style diff per edited file, then the actions and notes.
+std::string render_plan(const step_plan& plan);
+
+}  // namespace graft::agent

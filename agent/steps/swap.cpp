@@ -1,0 +1,95 @@
+// The swap step. kubelet refuses to start with swap on unless told how to use it, and boards ship it on in three
+// ways: a swap line in /etc/fstab, Raspberry Pi OS's dphys-swapfile service, and zram (Jetson's nvzramconfig
+// service, zram-generator elsewhere). Policy "off" turns every one of them off, now and for later boots.
+#include "agent/steps/step.hpp"
+#include "agent/steps/text.hpp"
+
+#include <filesystem>
+#include <sstream>
+
+namespace graft::agent {
+namespace {
+
+constexpr const char* unit_dirs[] = {"/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system"};
+constexpr const char* swap_services[] = {"dphys-swapfile.service", "nvzramconfig.service"};
+
+class swap_step final : public step {
+public:
+    std::string_view name() const override { return "swap"; }
+
+    step_plan probe(const host& h, const host_profile& profile) const override {
+        step_plan plan(name());
+        if (profile.swap == "allow") {
+            plan.blocker = "swap policy \"allow\" (kubelet's LimitedSwap) is not supported by this agent yet; "
+                           "use \"off\" in the profile";
+            return plan;
+        }
+
+        // Active swap now, from /proc/swaps ("Filename Type Size Used Priority").
+        std::istringstream swaps(h.read("/proc/swaps").value_or(""));
+        std::string line;
+        std::getline(swaps, line);
+        while (std::getline(swaps, line))
+            if (auto w = text::words(line); !w.empty()) plan.actions.push_back("swapoff " + w[0]);
+
+        // fstab: comment out swap entries; every other line stays byte for byte.
+        if (auto fstab = h.read("/etc/fstab")) {
+            auto lines = text::lines::split(*fstab);
+            for (auto& l : lines.items) {
+                auto w = text::words(l);
+                if (!text::is_comment_or_blank(l) && w.size() >= 3 && w[2] == "swap") l = "# graft: swap off for Kubernetes: " + l;
+            }
+            if (auto after = lines.join(); after != *fstab) plan.edits.push_back(file_edit::write("/etc/fstab", fstab, after));
+        }
+
+        for (const char* unit : swap_services) disable_unit(h, plan, unit);
+
+        // zram-generator: an empty configuration in /etc overrides the packaged one and makes no devices.
+        constexpr const char* zram_conf = "/etc/systemd/zram-generator.conf";
+        const auto packaged = h.read("/usr/lib/systemd/zram-generator.conf");
+        const auto local = h.read(zram_conf);
+        const std::string disabled = "# Written by graft-agent: no zram swap on a Kubernetes node.\n";
+        if ((packaged || local) && local != disabled) plan.edits.push_back(file_edit::write(zram_conf, local, disabled));
+
+        for (const auto& dev : h.list("/sys/block"))
+            if (dev.starts_with("zram"))
+                plan.actions.push_back("remove /dev/" + dev + " (echo " + dev.substr(4) + " > /sys/class/zram-control/hot_remove)");
+        return plan;
+    }
+
+private:
+    // Mask a packaged unit (a symlink to /dev/null in /etc). A unit whose own file lives in /etc cannot be masked
+    // without deleting it, so it is disabled instead: its wants-symlinks go.
+    static void disable_unit(const host& h, step_plan& plan, const std::string& unit) {
+        std::string found;
+        for (const char* dir : unit_dirs)
+            if (found.empty() && h.exists(std::string(dir) + "/" + unit)) found = dir;
+        if (found.empty()) return;
+        const std::string etc_path = "/etc/systemd/system/" + unit;
+        bool changed = false;
+        if (found != "/etc/systemd/system") {
+            plan.edits.push_back(file_edit::link(etc_path, "/dev/null"));
+            changed = true;
+        } else {
+            bool masked = std::filesystem::is_symlink(h.path(etc_path)) &&
+                          std::filesystem::read_symlink(h.path(etc_path)) == "/dev/null";
+            if (masked) return;
+            for (const auto& d : h.list("/etc/systemd/system"))
+                if (d.ends_with(".wants") && h.exists("/etc/systemd/system/" + d + "/" + unit)) {
+                    plan.edits.push_back(file_edit::removal("/etc/systemd/system/" + d + "/" + unit));
+                    changed = true;
+                }
+        }
+        if (changed || h.exists("/run/systemd/units/invocation:" + unit))
+            plan.actions.push_back("stop " + unit + " (org.freedesktop.systemd1 StopUnit)");
+    }
+};
+
+}  // namespace
+
+const step& swap_step_instance() {
+    static const swap_step s;
+    return s;
+}
+
+}  // namespace graft::agent

@@ -1,0 +1,66 @@
+// graft-agent plan and prepare as an operator runs them against a node tree (a mounted image or a copy).
+#include "support/support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+using namespace graft;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string copy_fixture(const test::temp_dir& dir, const std::string& fixture) {
+    fs::copy(std::string(GRAFT_FIXTURES_DIR) + "/hosts/" + fixture, dir / "root",
+             fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+    test::write(dir / "profile.json", R"({"node_name": "node-7", "swap": "off"})");
+    return dir / "root";
+}
+
+}  // namespace
+
+TEST_CASE("plan shows the changes and changes nothing; prepare makes them; the next plan has no file to change") {
+    test::temp_dir dir;
+    const std::string root = copy_fixture(dir, "rpi-os-bookworm");
+    const std::string cmdline = test::read(root + "/boot/firmware/cmdline.txt");
+
+    auto plan = test::run({GRAFT_AGENT_BIN, "plan", "--root", root, "--profile", dir / "profile.json"});
+    CHECK(plan.exit_code == 0);
+    CHECK_THAT(plan.output, Catch::Contains("+++ /boot/firmware/cmdline.txt") && Catch::Contains("+127.0.1.1\tnode-7") &&
+                                Catch::Contains("reboot: the kernel command line change takes effect after one reboot"));
+    CHECK(test::read(root + "/boot/firmware/cmdline.txt") == cmdline);
+
+    auto prepared = test::run({GRAFT_AGENT_BIN, "prepare", "--root", root, "--profile", dir / "profile.json"});
+    CHECK(prepared.exit_code == 0);
+    CHECK_THAT(prepared.output, Catch::Contains("the actions above are listed, not performed"));
+    CHECK(test::read(root + "/etc/hostname") == "node-7\n");
+
+    auto again = test::run({GRAFT_AGENT_BIN, "plan", "--root", root, "--profile", dir / "profile.json"});
+    CHECK(again.exit_code == 0);
+    CHECK(again.output.find("+++ ") == std::string::npos);
+    CHECK_THAT(again.output, Catch::Contains("== hostname: nothing to change"));
+}
+
+TEST_CASE("prepare on a blocked node exits 1 naming the file, applies the other steps, and leaves the blocked file") {
+    test::temp_dir dir;
+    const std::string root = copy_fixture(dir, "kali-pi");
+    test::write(root + "/boot/cmdline.txt", "console=tty1\nroot=/dev/mmcblk0p2\n");
+    auto r = test::run({GRAFT_AGENT_BIN, "prepare", "--root", root, "--profile", dir / "profile.json"});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains("kernel-cmdline: BLOCKED") && Catch::Contains("/boot/cmdline.txt has 2 lines"));
+    CHECK(test::read(root + "/boot/cmdline.txt") == "console=tty1\nroot=/dev/mmcblk0p2\n");
+    CHECK(test::read(root + "/etc/hostname") == "node-7\n");
+}
+
+TEST_CASE("prepare refuses the running system for now, and a bad profile names its field") {
+    test::temp_dir dir;
+    copy_fixture(dir, "kali-pi");
+    auto r = test::run({GRAFT_AGENT_BIN, "prepare", "--root", "/", "--profile", dir / "profile.json"});
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("not built yet"));
+    test::write(dir / "bad.json", R"({"node_name": 7})");
+    r = test::run({GRAFT_AGENT_BIN, "prepare", "--root", dir / "root", "--profile", dir / "bad.json"});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains(dir / "bad.json") && Catch::Contains("field 'node_name'"));
+    CHECK(test::read(dir / "root/etc/hostname") == "kali\n");
+}
