@@ -11,8 +11,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string copy_fixture(const test::temp_dir& dir, const std::string& fixture) {
-    fs::copy(std::string(GRAFT_FIXTURES_DIR) + "/hosts/" + fixture, dir / "root",
-             fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+    test::copy_host_fixture(fixture, dir / "root");
     test::write(dir / "profile.json", R"({"node_name": "node-7", "swap": "off"})");
     return dir / "root";
 }

@@ -135,6 +135,11 @@ bool child::running() { return wait(std::chrono::milliseconds(0)) == -1; }
 
 std::string random_machine_id() { return proto::random_hex(16); }
 
+void copy_host_fixture(const std::string& name, const std::string& dest) {
+    fs::copy(std::string(GRAFT_FIXTURES_DIR) + "/hosts/" + name, dest,
+             fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+}
+
 void make_node_root(const std::string& root, const std::string& hostname) {
     write(root + "/etc/machine-id", random_machine_id() + "\n");
     write(root + "/etc/hostname", hostname + "\n");

@@ -61,6 +61,8 @@ private:
 
 // A machine-id: 32 lowercase hex digits.
 std::string random_machine_id();
+// A writable copy of tests/fixtures/hosts/NAME at `dest` (symlinks copied as symlinks).
+void copy_host_fixture(const std::string& name, const std::string& dest);
 // A sandbox node root with etc/machine-id and etc/hostname, the way a freshly flashed image has them.
 void make_node_root(const std::string& root, const std::string& hostname = "raspberrypi");
 

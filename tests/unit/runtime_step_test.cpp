@@ -23,8 +23,7 @@ const step& runtime() {
 struct node_copy {
     test::temp_dir dir;
     explicit node_copy(const std::string& fixture) {
-        fs::copy(std::string(GRAFT_FIXTURES_DIR) + "/hosts/" + fixture, dir.path(),
-                 fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+        test::copy_host_fixture(fixture, dir.path().string());
     }
     step_plan apply() {
         host h(dir.path().string());

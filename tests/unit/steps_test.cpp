@@ -16,8 +16,7 @@ namespace {
 struct node_copy {
     test::temp_dir dir;
     explicit node_copy(const std::string& fixture) {
-        fs::copy(std::string(GRAFT_FIXTURES_DIR) + "/hosts/" + fixture, dir.path(),
-                 fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+        test::copy_host_fixture(fixture, dir.path().string());
     }
     std::string root() const { return dir.path().string(); }
     std::string read(const std::string& node_path) const { return test::read(dir / node_path.substr(1)); }
