@@ -15,7 +15,11 @@ host_profile profile_for(const std::string& root, const std::string& profile_pat
     if (!profile_path.empty()) return host_profile::load(profile_path);
     host_profile p;
     state_store store(root);
-    if (store.has("state.json")) p.node_name = store.load().node_name;
+    if (store.has("state.json")) {
+        auto state = store.load();
+        p.node_name = state.node_name;
+        p.coordinator = state.coordinator;
+    }
     return p;
 }
 

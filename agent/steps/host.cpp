@@ -45,6 +45,8 @@ host_profile host_profile::load(const std::string& path) {
         p.node_name = r.optional_string("node_name").value_or("");
         p.swap = r.optional_string("swap").value_or("off");
         if (p.swap != "off" && p.swap != "allow") throw proto::validation_error("swap", "expected \"off\" or \"allow\"");
+        p.coordinator = r.optional_string("coordinator").value_or("");
+        p.node_cidr = r.optional_string("node_cidr").value_or("");
         r.finish();
         return p;
     } catch (const std::exception& e) {

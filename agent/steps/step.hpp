@@ -34,6 +34,8 @@ private:
 struct host_profile {
     std::string node_name;       // empty: the hostname step has nothing to do
     std::string swap = "off";    // off | allow
+    std::string coordinator;     // https://HOST:PORT; the node IP is the address whose route reaches it
+    std::string node_cidr;       // overrides that: the node IP is the address in this IPv4 CIDR
     static host_profile load(const std::string& path);
 };
 
