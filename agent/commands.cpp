@@ -27,7 +27,7 @@ Commands:
         --retry-max-ms N         longest wait between retries (default: 60000)
   plan [--root DIR] [--profile FILE]
       Print, as a diff, what host preparation would change (hostname, kernel command line for cgroups, kernel
-      modules, sysctl, swap, container runtime, DNS, node IP), changing nothing. The profile is JSON:
+      modules, sysctl, swap, container runtime, DNS, node IP, preflight), changing nothing. The profile is JSON:
       {"node_name": "...", "swap": "off", "coordinator": "https://HOST:PORT", "node_cidr": "192.168.1.0/24"}.
   prepare --root DIR --profile FILE
       Make those changes to the files under DIR (a mounted image or a copy of a node's filesystem); actions on a
