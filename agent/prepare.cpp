@@ -4,6 +4,7 @@
 #include "agent/steps/step.hpp"
 #include "proto/cli.hpp"
 #include "proto/log.hpp"
+#include "proto/message_ids.hpp"
 
 #include <filesystem>
 #include <iostream>
@@ -33,11 +34,19 @@ int run(const std::string& root, const std::string& profile_path, bool apply) {
         std::cout << render_plan(plan);
         if (!plan.blocker.empty()) {
             blocked = true;
-            proto::log_error(plan.blocker, {{"GRAFT_STEP", plan.step}});
+            proto::log_error(plan.step + " is blocked: " + plan.blocker,
+                             {{"GRAFT_STEP", plan.step}, {"GRAFT_NODE", profile.node_name}}, proto::message_id::step_blocked);
             continue;
         }
         if (!apply) continue;
         apply_edits(h, plan);
+        if (!plan.edits.empty()) {
+            std::string files;
+            for (const auto& e : plan.edits) files += (files.empty() ? "" : ", ") + e.path;
+            proto::log_info(plan.step + " changed " + files + (plan.needs_reboot ? " (takes effect after a reboot)" : ""),
+                            {{"GRAFT_STEP", plan.step}, {"GRAFT_NODE", profile.node_name}, {"GRAFT_FILES", files}},
+                            proto::message_id::step_changed);
+        }
         if (!plan.actions.empty())
             std::cout << "(root is " << root << ", not the running system: the actions above are listed, not performed)\n";
     }

@@ -29,7 +29,10 @@ std::string read_file(const std::string& path) {
     return out.str();
 }
 
-void write_file_atomic(const std::string& path, std::string_view content, mode_t mode) {
+void write_file_atomic(const std::string& path, std::string_view content, mode_t mode, const write_observer& at) {
+    auto reached = [&](write_point p) {
+        if (at) at(p);
+    };
     const std::filesystem::path target(path);
     const std::string dir = target.has_parent_path() ? target.parent_path().string() : ".";
     std::string temp = dir + "/." + target.filename().string() + ".XXXXXX";
@@ -42,13 +45,16 @@ void write_file_atomic(const std::string& path, std::string_view content, mode_t
         fail(what, path, err);
     };
     if (::fchmod(fd, mode) != 0) abandon("cannot set the mode of");
+    reached(write_point::temp_created);
     for (std::size_t done = 0; done < content.size();) {
         ssize_t n = ::write(fd, content.data() + done, content.size() - done);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) abandon("cannot write");
         done += static_cast<std::size_t>(n);
     }
+    reached(write_point::content_written);
     if (::fsync(fd) != 0) abandon("cannot fsync");
+    reached(write_point::content_synced);
     if (::close(fd) != 0) {
         int err = errno;
         ::unlink(temp.c_str());
@@ -59,12 +65,14 @@ void write_file_atomic(const std::string& path, std::string_view content, mode_t
         ::unlink(temp.c_str());
         fail("cannot rename a temporary file onto", path, err);
     }
+    reached(write_point::renamed);
     int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) fail("cannot open the directory of", path, errno);
     int rc = ::fsync(dfd);
     int err = errno;
     ::close(dfd);
     if (rc != 0) fail("cannot fsync the directory of", path, err);
+    reached(write_point::directory_synced);
 }
 
 }  // namespace graft::proto
