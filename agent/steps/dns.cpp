@@ -38,8 +38,8 @@ public:
         } else if (h.uses_systemd() &&
                    (h.exists("/lib/systemd/systemd-resolved") || h.exists("/usr/lib/systemd/systemd-resolved"))) {
             resolv_conf = resolved_file;
-            plan.actions.push_back("enable and start systemd-resolved.service (org.freedesktop.systemd1 EnableUnitFiles, "
-                                   "StartUnit), which writes " + std::string(resolved_file));
+            plan.actions.push_back(live_action::enable_and_start_unit("systemd-resolved.service",
+                                                                      "which writes " + std::string(resolved_file)));
         } else {
             auto etc = h.read("/etc/resolv.conf");
             std::string servers;

@@ -20,8 +20,7 @@ public:
         auto current = h.read("/etc/hostname");
         if (!current || text::trim(*current) != want) {
             plan.edits.push_back(file_edit::write("/etc/hostname", current, want + "\n"));
-            plan.actions.push_back("set the static hostname to " + want +
-                                   " (org.freedesktop.hostname1 SetStaticHostname; /etc/hostname where hostnamed is absent)");
+            plan.actions.push_back(live_action::set_hostname(want));
         }
 
         // Only the 127.0.1.1 line changes; every other line stays byte for byte.

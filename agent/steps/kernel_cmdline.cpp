@@ -98,7 +98,8 @@ public:
         for (const char* file : cmdline_files)
             if (auto content = h.read(file)) return edit_cmdline_txt(plan, file, *content, want);
         if (auto content = h.read(extlinux)) return edit_extlinux(plan, *content, want);
-        if (auto content = h.read(grub)) return edit_grub(plan, *content, want);
+        if (auto content = h.read(grub))
+            return edit_grub(plan, *content, want, h.exists("/usr/sbin/update-grub") || h.exists("/sbin/update-grub"));
         plan.blocker = "the kernel lacks " + joined(want) + " but no boot configuration was found (looked for "
                        "cmdline.txt in /boot/firmware, /boot and /media/mmcblk0p1, " + std::string(extlinux) + " and " +
                        grub + ")";
@@ -171,7 +172,8 @@ private:
         return plan;
     }
 
-    static step_plan edit_grub(step_plan& plan, const std::string& content, const std::vector<std::string>& want) {
+    static step_plan edit_grub(step_plan& plan, const std::string& content, const std::vector<std::string>& want,
+                               bool has_update_grub) {
         auto lines = text::lines::split(content);
         constexpr std::string_view key = "GRUB_CMDLINE_LINUX=";
         bool found = false;
@@ -198,7 +200,10 @@ private:
         }
         std::string after = lines.join();
         finish(plan, grub, content, after, want);
-        if (after != content) plan.actions.push_back("regenerate the GRUB configuration (update-grub, or grub-mkconfig -o /boot/grub/grub.cfg)");
+        if (after != content)
+            plan.actions.push_back(has_update_grub ? live_action::run({"update-grub"}, "regenerate the GRUB configuration")
+                                                     : live_action::run({"grub-mkconfig", "-o", "/boot/grub/grub.cfg"},
+                                                                        "regenerate the GRUB configuration"));
         return plan;
     }
 };

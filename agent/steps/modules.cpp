@@ -41,9 +41,15 @@ public:
             plan.notes.push_back("not loaded at boot: " + missing_at_boot);
         }
         if (!missing_now.empty())
-            plan.actions.push_back(h.uses_systemd() ? "load " + missing_now + " now: restart systemd-modules-load.service "
-                                                     "(org.freedesktop.systemd1 RestartUnit)"
-                                                   : "load " + missing_now + " now: modprobe " + missing_now);
+        {
+            if (h.uses_systemd()) {
+                plan.actions.push_back(live_action::restart_unit("systemd-modules-load.service", "load " + missing_now + " now"));
+            } else {
+                std::vector<std::string> argv{"modprobe", "-a"};
+                for (const char* m : wanted) argv.push_back(m);
+                plan.actions.push_back(live_action::run(argv, "load " + missing_now + " now"));
+            }
+        }
         return plan;
     }
 };

@@ -91,7 +91,7 @@ std::string render_plan(const step_plan& plan) {
         else if (e.symlink_to) out += "link " + e.path + " -> " + *e.symlink_to + "\n";
         else out += diff(e.path, e.before, e.after);
     }
-    for (const auto& a : plan.actions) out += "action: " + a + "\n";
+    for (const auto& a : plan.actions) out += "action: " + a.description + "\n";
     for (const auto& n : plan.notes) out += "note: " + n + "\n";
     if (plan.needs_reboot) out += "reboot: the kernel command line change takes effect after one reboot\n";
     return out;

@@ -124,7 +124,7 @@ private:
         out << config << "\n";
         // toml++ writes the document anew (comments do not survive), so the original is kept beside it.
         plan.edits.push_back(file_edit::write(containerd_config, before, out.str(), true));
-        plan.actions.push_back("restart containerd.service (org.freedesktop.systemd1 RestartUnit)");
+        plan.actions.push_back(live_action::restart_unit("containerd.service"));
     }
 
     static void docker(const host& h, step_plan& plan) {
@@ -159,7 +159,7 @@ private:
         if (!found) opts.push_back("native.cgroupdriver=systemd"), changed = true;
         if (!changed) return;
         plan.edits.push_back(file_edit::write(docker_config, before, config.dump(4) + "\n", true));
-        plan.actions.push_back("restart docker.service (org.freedesktop.systemd1 RestartUnit)");
+        plan.actions.push_back(live_action::restart_unit("docker.service"));
     }
 };
 

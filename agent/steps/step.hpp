@@ -69,11 +69,44 @@ struct file_edit {
     }
 };
 
+// An action on the running system, as data: what to do, with what, and how to say it to the operator. A root prefix
+// that is not "/" gets them listed; the running system gets them performed through a live_system.
+struct live_action {
+    enum class kind { set_hostname, restart_unit, stop_unit, enable_and_start_unit, swapoff, remove_zram, run };
+    kind what = kind::run;
+    std::vector<std::string> args;
+    std::string description;
+
+    static live_action set_hostname(std::string name) {
+        return {kind::set_hostname, {name}, "set the static hostname to " + name + " (org.freedesktop.hostname1 SetStaticHostname)"};
+    }
+    static live_action restart_unit(std::string unit, std::string why = {}) {
+        return {kind::restart_unit, {unit}, (why.empty() ? "" : why + ": ") + "restart " + unit + " (org.freedesktop.systemd1 RestartUnit)"};
+    }
+    static live_action stop_unit(std::string unit) {
+        return {kind::stop_unit, {unit}, "stop " + unit + " (org.freedesktop.systemd1 StopUnit)"};
+    }
+    static live_action enable_and_start_unit(std::string unit, std::string why = {}) {
+        return {kind::enable_and_start_unit, {unit},
+                "enable and start " + unit + " (org.freedesktop.systemd1 EnableUnitFiles, StartUnit)" + (why.empty() ? "" : ", " + why)};
+    }
+    static live_action swapoff(std::string path) { return {kind::swapoff, {path}, "swapoff " + path}; }
+    static live_action remove_zram(std::string device) {
+        std::string index = device.substr(4);
+        return {kind::remove_zram, {index}, "remove /dev/" + device + " (echo " + index + " > /sys/class/zram-control/hot_remove)"};
+    }
+    static live_action run(std::vector<std::string> argv, std::string why) {
+        std::string line;
+        for (const auto& a : argv) line += (line.empty() ? "" : " ") + a;
+        return {kind::run, std::move(argv), why + ": " + line};
+    }
+};
+
 struct step_plan {
     explicit step_plan(std::string_view step_name) : step(step_name) {}
     std::string step;
     std::vector<file_edit> edits;
-    std::vector<std::string> actions;    // on the running system: D-Bus calls, swapoff, module loads
+    std::vector<live_action> actions;    // on the running system: D-Bus calls, swapoff, module loads
     std::vector<std::string> notes;      // what the probe found, for the operator
     bool needs_reboot = false;           // a kernel command line change waits for a reboot
     std::string blocker;                 // non-empty: this node cannot be prepared until someone fixes it

@@ -30,7 +30,7 @@ public:
         std::string line;
         std::getline(swaps, line);
         while (std::getline(swaps, line))
-            if (auto w = text::words(line); !w.empty()) plan.actions.push_back("swapoff " + w[0]);
+            if (auto w = text::words(line); !w.empty()) plan.actions.push_back(live_action::swapoff(w[0]));
 
         // fstab: comment out swap entries; every other line stays byte for byte.
         if (auto fstab = h.read("/etc/fstab")) {
@@ -53,7 +53,7 @@ public:
 
         for (const auto& dev : h.list("/sys/block"))
             if (dev.starts_with("zram"))
-                plan.actions.push_back("remove /dev/" + dev + " (echo " + dev.substr(4) + " > /sys/class/zram-control/hot_remove)");
+                plan.actions.push_back(live_action::remove_zram(dev));
         return plan;
     }
 
@@ -81,7 +81,7 @@ private:
                 }
         }
         if (changed || h.exists("/run/systemd/units/invocation:" + unit))
-            plan.actions.push_back("stop " + unit + " (org.freedesktop.systemd1 StopUnit)");
+            plan.actions.push_back(live_action::stop_unit(unit));
     }
 };
 

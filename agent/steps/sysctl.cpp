@@ -59,9 +59,9 @@ public:
             plan.edits.push_back(file_edit::write(graft_file, h.read(graft_file), content));
         }
         if (!now)
-            plan.actions.push_back(h.uses_systemd() ? "apply now: restart systemd-sysctl.service (org.freedesktop.systemd1 "
-                                                      "RestartUnit), then check /proc/sys"
-                                                    : "apply now: sysctl -p " + std::string(graft_file) + ", then check /proc/sys");
+            plan.actions.push_back(h.uses_systemd()
+                                       ? live_action::restart_unit("systemd-sysctl.service", "apply now, then check /proc/sys")
+                                       : live_action::run({"sysctl", "-p", graft_file}, "apply now, then check /proc/sys"));
         return plan;
     }
 };

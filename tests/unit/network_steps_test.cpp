@@ -48,7 +48,8 @@ TEST_CASE("where systemd-resolved is installed but off (Kali), it is started and
     node_copy node("kali-pi");
     auto plan = node.apply("dns");
     REQUIRE(plan.actions.size() == 1);
-    CHECK_THAT(plan.actions[0], Catch::Contains("enable and start systemd-resolved.service"));
+    CHECK(plan.actions[0].what == live_action::kind::enable_and_start_unit);
+    CHECK(plan.actions[0].args == std::vector<std::string>{"systemd-resolved.service"});
     CHECK(node.kubelet() == "KUBELET_EXTRA_ARGS=\"--resolv-conf=/run/systemd/resolve/resolv.conf\"\n");
 }
 
