@@ -1,0 +1,121 @@
+#include "agent/system/live_system.hpp"
+
+#include "proto/subprocess.hpp"
+
+#include <sdbus-c++/sdbus-c++.h>
+#include <sys/swap.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+
+namespace graft::agent {
+namespace {
+
+constexpr const char* systemd_manager = "org.freedesktop.systemd1.Manager";
+
+// Every D-Bus call goes through here: a D-Bus error becomes an exception naming the method, its arguments and
+// the error the service sent.
+template <class Call>
+void checked(const std::string& what, Call&& call) {
+    try {
+        call();
+    } catch (const sdbus::Error& e) {
+        throw std::runtime_error("D-Bus call " + what + " failed: " + e.getName() + ": " + e.getMessage());
+    }
+}
+
+class dbus_live_system final : public live_system {
+public:
+    explicit dbus_live_system(const std::string& address)
+        : bus_(address.empty() ? sdbus::createSystemBusConnection() : sdbus::createSessionBusConnectionWithAddress(address)),
+          hostname1_(sdbus::createProxy(*bus_, "org.freedesktop.hostname1", "/org/freedesktop/hostname1")),
+          systemd1_(sdbus::createProxy(*bus_, "org.freedesktop.systemd1", "/org/freedesktop/systemd1")),
+          login1_(sdbus::createProxy(*bus_, "org.freedesktop.login1", "/org/freedesktop/login1")) {}
+
+    void set_static_hostname(const std::string& name) override {
+        checked("org.freedesktop.hostname1.SetStaticHostname(" + name + ")", [&] {
+            hostname1_->callMethod("SetStaticHostname").onInterface("org.freedesktop.hostname1").withArguments(name, false);
+        });
+    }
+
+    void restart_unit(const std::string& unit) override { unit_job("RestartUnit", unit); }
+    void stop_unit(const std::string& unit) override { unit_job("StopUnit", unit); }
+
+    void enable_and_start_unit(const std::string& unit) override {
+        checked(std::string(systemd_manager) + ".EnableUnitFiles(" + unit + ")", [&] {
+            bool carries_install_info = false;
+            std::vector<sdbus::Struct<std::string, std::string, std::string>> changes;
+            systemd1_->callMethod("EnableUnitFiles")
+                .onInterface(systemd_manager)
+                .withArguments(std::vector<std::string>{unit}, false, true)
+                .storeResultsTo(carries_install_info, changes);
+        });
+        unit_job("StartUnit", unit);
+    }
+
+    void swapoff(const std::string& path) override {
+        if (::swapoff(path.c_str()) != 0 && errno != EINVAL)  // EINVAL: not an active swap any more
+            throw std::runtime_error("swapoff " + path + " failed: " + std::strerror(errno));
+    }
+
+    void remove_zram(const std::string& index) override {
+        std::ofstream control("/sys/class/zram-control/hot_remove");
+        control << index;
+        control.flush();
+        if (!control) throw std::runtime_error("removing /dev/zram" + index + " through /sys/class/zram-control/hot_remove failed");
+    }
+
+    void run(const std::vector<std::string>& argv) override {
+        auto result = proto::run_process(argv, std::chrono::minutes(5));
+        if (result.exit_code != 0)
+            throw std::runtime_error(argv.at(0) + " exited with status " + std::to_string(result.exit_code) + ": " +
+                                     result.output.substr(0, 500));
+    }
+
+    void reboot() override {
+        checked("org.freedesktop.login1.Manager.Reboot", [&] {
+            login1_->callMethod("Reboot").onInterface("org.freedesktop.login1.Manager").withArguments(false);
+        });
+    }
+
+private:
+    // systemd answers with a job path at once; the unit's own state changes afterwards.
+    void unit_job(const std::string& method, const std::string& unit) {
+        checked(std::string(systemd_manager) + "." + method + "(" + unit + ")", [&] {
+            sdbus::ObjectPath job;
+            systemd1_->callMethod(method).onInterface(systemd_manager).withArguments(unit, std::string("replace")).storeResultsTo(job);
+        });
+    }
+
+    std::unique_ptr<sdbus::IConnection> bus_;
+    std::unique_ptr<sdbus::IProxy> hostname1_, systemd1_, login1_;
+};
+
+}  // namespace
+
+void perform(const live_action& action, live_system& system) {
+    using kind = live_action::kind;
+    const auto& a = action.args;
+    switch (action.what) {
+    case kind::set_hostname: return system.set_static_hostname(a.at(0));
+    case kind::restart_unit: return system.restart_unit(a.at(0));
+    case kind::stop_unit: return system.stop_unit(a.at(0));
+    case kind::enable_and_start_unit: return system.enable_and_start_unit(a.at(0));
+    case kind::swapoff: return system.swapoff(a.at(0));
+    case kind::remove_zram: return system.remove_zram(a.at(0));
+    case kind::run: return system.run(a);
+    }
+}
+
+std::unique_ptr<live_system> connect_live_system(const std::string& bus_address) {
+    try {
+        return std::make_unique<dbus_live_system>(bus_address);
+    } catch (const sdbus::Error& e) {
+        throw std::runtime_error("cannot connect to D-Bus" + (bus_address.empty() ? std::string(" (system bus)") : " at " + bus_address) +
+                                 ": " + e.getMessage());
+    }
+}
+
+}  // namespace graft::agent
