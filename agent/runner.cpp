@@ -2,6 +2,7 @@
 
 #include "agent/backoff.hpp"
 #include "agent/config.hpp"
+#include "agent/configure.hpp"
 #include "agent/join_config.hpp"
 #include "agent/state.hpp"
 #include "agent/system/facts.hpp"
@@ -72,6 +73,8 @@ public:
             proto::log_info("node " + state_.node_name + " has already joined; nothing to do", {{"GRAFT_NODE", state_.node_name}});
             co_return 0;
         }
+        // Host preparation is idempotent, so it runs on every start until the node has joined.
+        if (auto stop = co_await configure()) co_return *stop;
         co_return co_await join();
     }
 
@@ -171,6 +174,48 @@ private:
         auto res = co_await request(node_tls_->context(), verb::post, "/v1/nodes/" + state_.node_name + "/report",
                                     rep.to_json().dump(), "reporting " + std::string(proto::to_string(p)));
         if (res.status != 200) throw refused("the coordinator refused this node's report: " + error_message(res));
+    }
+
+    // Prepares the host; an exit code when the agent must stop here (failed, or a reboot is under way).
+    net::awaitable<std::optional<int>> configure() {
+        const bool resuming_reboot = state_.phase == proto::phase::rebooting;
+        enter(proto::phase::configuring);
+        co_await report(proto::phase::configuring, resuming_reboot ? "resumed after the reboot" : "");
+        const host h(options_.root);
+        host_profile profile;
+        profile.node_name = state_.node_name;
+        profile.coordinator = config_.coordinator;
+        // Actions on the running system only when the root is the running system's.
+        std::unique_ptr<live_system> live;
+        if (std::filesystem::weakly_canonical(options_.root) == "/") live = connect_live_system();
+        auto result = configure_host(h, profile, state_, live.get());
+        switch (result.outcome) {
+        case configure_outcome::configured:
+            enter(proto::phase::configured);
+            co_await report(proto::phase::configured, "");
+            co_return std::nullopt;
+        case configure_outcome::failed:
+            state_.last_error = result.message;
+            enter(proto::phase::failed, result.message);
+            co_await report(proto::phase::failed, result.message);
+            proto::log_error("host preparation failed: " + result.message, {{"GRAFT_NODE", state_.node_name}});
+            co_return 1;
+        case configure_outcome::reboot:
+            enter(proto::phase::rebooting, result.message);  // persisted before the reboot is asked for
+            co_await report(proto::phase::rebooting, result.message);
+            if (!live) {
+                proto::log_info("rebooting is needed (" + result.message + "); the root is not the running system, so "
+                                "reboot it yourself and start graft-agent again", {{"GRAFT_NODE", state_.node_name}});
+                co_return 0;
+            }
+            proto::log_info("rebooting once: " + result.message, {{"GRAFT_NODE", state_.node_name}, {"GRAFT_PHASE", "rebooting"}});
+            live->reboot();
+            for (;;) {  // systemd stops us on the way down
+                net::steady_timer wait(co_await net::this_coro::executor, std::chrono::hours(1));
+                co_await wait.async_wait(net::use_awaitable);
+            }
+        }
+        co_return std::nullopt;
     }
 
     net::awaitable<int> join() {

@@ -44,6 +44,11 @@ agent_state state_store::load() const {
         s.node_name = r.optional_string("node_name").value_or("");
         s.coordinator = r.optional_string("coordinator").value_or("");
         s.last_error = r.optional_string("last_error").value_or("");
+        if (auto reboot = r.optional_object("reboot")) {
+            s.reboot_boot_id = reboot->required_string("boot_id");
+            s.reboot_boot_file = reboot->required_string("boot_file");
+            reboot->finish();
+        }
         if (const proto::json* h = r.optional_array("history")) {
             for (std::size_t i = 0; i < h->size(); ++i) {
                 proto::object_reader e((*h)[i], "history[" + std::to_string(i) + "]");
@@ -66,6 +71,7 @@ void state_store::save(const agent_state& s) const {
                   {"coordinator", s.coordinator},
                   {"last_error", s.last_error},
                   {"history", history}};
+    if (!s.reboot_boot_file.empty()) j["reboot"] = {{"boot_id", s.reboot_boot_id}, {"boot_file", s.reboot_boot_file}};
     write("state.json", j.dump(2) + "\n", 0600);
 }
 

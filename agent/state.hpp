@@ -26,6 +26,9 @@ struct agent_state {
     std::string coordinator;
     std::string last_error;
     std::vector<phase_event> history;
+    // Set while the node reboots for a kernel command line change: the boot it was asked in, and the boot file changed.
+    std::string reboot_boot_id;
+    std::string reboot_boot_file;
 
     // Moves to `p` and appends it to the history.
     void enter(proto::phase p, std::string message = {});

@@ -187,3 +187,52 @@ TEST_CASE("graft-agent status shows the node's own record") {
     CHECK_THAT(s.output, Catch::Contains("node:        node-1") && Catch::Contains("phase:       joined") &&
                              Catch::Contains("certificate: valid until"));
 }
+
+TEST_CASE("a Raspberry Pi node is prepared, asks for its one reboot, and after it resumes and joins") {
+    coordinator_process c;
+    c.start();
+    node_sandbox n{c.dir() / "pi", c.dir() / "pi/boot/firmware/graft.json", c.dir() / "pi.log"};
+    test::copy_host_fixture("rpi-os-bookworm", n.root);
+    test::write(n.root + "/etc/machine-id", test::random_machine_id() + "\n");
+    test::write(n.config, c.boot_json());
+
+    auto first = test::run(agent_argv(n), c.env());
+    INFO(first.output);
+    CHECK(first.exit_code == 0);
+    CHECK(agent_state(n).at("phase") == "rebooting");
+    CHECK(agent_state(n).at("reboot").at("boot_file") == "/boot/firmware/cmdline.txt");
+    CHECK(test::read(n.root + "/etc/hostname") == "node-1\n");
+    CHECK(test::read(n.root + "/boot/firmware/cmdline.txt").ends_with(" cgroup_enable=memory cgroup_memory=1\n"));
+    CHECK(nodes(c).at(0).phase == "rebooting");
+
+    // The reboot: a new boot, with the kernel the command line asked for.
+    test::write(n.root + "/proc/sys/kernel/random/boot_id", "0a1b2c3d-4e5f-4607-8899-aabbccddeeff\n");
+    test::write(n.root + "/sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory pids\n");
+    auto second = test::run(agent_argv(n), c.env());
+    INFO(second.output);
+    CHECK(second.exit_code == 0);
+    auto state = agent_state(n);
+    CHECK(state.at("phase") == "joined");
+    CHECK_FALSE(state.contains("reboot"));
+    std::vector<std::string> phases;
+    for (const auto& e : state.at("history")) phases.push_back(e.at("phase"));
+    CHECK(phases == std::vector<std::string>{"enrolled", "configuring", "rebooting", "configuring", "configured", "joining", "joined"});
+    CHECK(nodes(c).at(0).phase == "joined");
+}
+
+TEST_CASE("a reboot that did not bring the change fails the node with the reason, and the coordinator shows it") {
+    coordinator_process c;
+    c.start();
+    node_sandbox n{c.dir() / "pi", c.dir() / "pi/boot/firmware/graft.json", c.dir() / "pi.log"};
+    test::copy_host_fixture("rpi-os-bookworm", n.root);
+    test::write(n.root + "/etc/machine-id", test::random_machine_id() + "\n");
+    test::write(n.config, c.boot_json());
+    REQUIRE(test::run(agent_argv(n), c.env()).exit_code == 0);
+    test::write(n.root + "/proc/sys/kernel/random/boot_id", "0a1b2c3d-4e5f-4607-8899-aabbccddeeff\n");  // rebooted, same kernel
+    auto second = test::run(agent_argv(n), c.env());
+    CHECK(second.exit_code == 1);
+    CHECK_THAT(second.output, Catch::Contains("did not take effect after the reboot"));
+    auto status = nodes(c).at(0);
+    CHECK(status.phase == "failed");
+    CHECK_THAT(status.reason, Catch::Contains("/boot/firmware/cmdline.txt"));
+}

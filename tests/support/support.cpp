@@ -143,6 +143,7 @@ void copy_host_fixture(const std::string& name, const std::string& dest) {
 void make_node_root(const std::string& root, const std::string& hostname) {
     write(root + "/etc/machine-id", random_machine_id() + "\n");
     write(root + "/etc/hostname", hostname + "\n");
+    write(root + "/etc/resolv.conf", "nameserver 192.0.2.53\n");
 }
 
 coordinator_process::coordinator_process(std::vector<std::string> init_flags) : port_(free_port()) {

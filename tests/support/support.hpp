@@ -63,7 +63,7 @@ private:
 std::string random_machine_id();
 // A writable copy of tests/fixtures/hosts/NAME at `dest` (symlinks copied as symlinks).
 void copy_host_fixture(const std::string& name, const std::string& dest);
-// A sandbox node root with etc/machine-id and etc/hostname, the way a freshly flashed image has them.
+// A sandbox node root with etc/machine-id, etc/hostname and etc/resolv.conf, as a freshly flashed image has them.
 void make_node_root(const std::string& root, const std::string& hostname = "raspberrypi");
 
 // A real graft-coordinator: `init` in a temporary directory, then `serve` on 127.0.0.1.

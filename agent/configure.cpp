@@ -1,0 +1,63 @@
+#include "agent/configure.hpp"
+
+#include "agent/steps/text.hpp"
+#include "proto/log.hpp"
+#include "proto/message_ids.hpp"
+
+namespace graft::agent {
+namespace {
+
+std::string boot_id(const host& h) { return text::trim(h.read("/proc/sys/kernel/random/boot_id").value_or("")); }
+
+}  // namespace
+
+configure_result configure_host(const host& h, const host_profile& profile, agent_state& state, live_system* live) {
+    const bool after_reboot = !state.reboot_boot_file.empty() && boot_id(h) != state.reboot_boot_id;
+    bool reboot_needed = false;
+    std::string reboot_file;
+    for (const step* s : all_steps()) {
+        step_plan plan = s->probe(h, profile);
+        const proto::log_field step_field{"GRAFT_STEP", plan.step}, node_field{"GRAFT_NODE", profile.node_name};
+        if (!plan.blocker.empty()) {
+            proto::log_error(plan.step + " is blocked: " + plan.blocker, {step_field, node_field}, proto::message_id::step_blocked);
+            return {configure_outcome::failed, plan.step + ": " + plan.blocker};
+        }
+        apply_edits(h, plan);
+        if (!plan.edits.empty()) {
+            std::string files;
+            for (const auto& e : plan.edits) files += (files.empty() ? "" : ", ") + e.path;
+            proto::log_info(plan.step + " changed " + files, {step_field, node_field, {"GRAFT_FILES", files}},
+                            proto::message_id::step_changed);
+        }
+        for (const auto& action : plan.actions) {
+            if (live) perform(action, *live);
+            proto::log_info((live ? "" : "not on the running system, so not performed: ") + action.description,
+                            {step_field, node_field});
+        }
+        if (plan.needs_reboot) {
+            reboot_needed = true;
+            for (const auto& e : plan.edits) reboot_file = e.path;
+            if (reboot_file.empty()) reboot_file = state.reboot_boot_file;
+        }
+        if (plan.needs_reboot && after_reboot) {
+            // We rebooted for this very change and the kernel still lacks it: say so, never reboot again.
+            std::string shows = text::trim(h.read("/sys/fs/cgroup/cgroup.controllers").value_or(""));
+            if (shows.empty()) shows = "(no cgroup v2 controllers file)";
+            return {configure_outcome::failed,
+                    "the kernel command line change in " + state.reboot_boot_file + " did not take effect after the reboot: "
+                    "the running kernel's cgroup controllers are \"" + shows + "\" and /proc/cmdline is \"" +
+                    text::trim(h.read("/proc/cmdline").value_or("")) + "\". Check that this is the file the boot loader "
+                    "reads (the backup is beside it as .graft-backup)"};
+        }
+    }
+    if (reboot_needed) {
+        state.reboot_boot_id = boot_id(h);
+        if (!reboot_file.empty()) state.reboot_boot_file = reboot_file;
+        return {configure_outcome::reboot, "the kernel command line in " + state.reboot_boot_file + " changed"};
+    }
+    state.reboot_boot_id.clear();
+    state.reboot_boot_file.clear();
+    return {configure_outcome::configured, {}};
+}
+
+}  // namespace graft::agent
