@@ -22,7 +22,11 @@ configure_result configure_host(const host& h, const host_profile& profile, agen
             proto::log_error(plan.step + " is blocked: " + plan.blocker, {step_field, node_field}, proto::message_id::step_blocked);
             return {configure_outcome::failed, plan.step + ": " + plan.blocker};
         }
-        apply_edits(h, plan);
+        if (auto failure = apply_edits(h, plan); !failure.empty()) {
+            proto::log_error(plan.step + " could not be applied: " + failure, {step_field, node_field},
+                             proto::message_id::step_blocked);
+            return {configure_outcome::failed, plan.step + ": " + failure};
+        }
         if (!plan.edits.empty()) {
             std::string files;
             for (const auto& e : plan.edits) files += (files.empty() ? "" : ", ") + e.path;

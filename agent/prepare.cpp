@@ -39,7 +39,13 @@ int run(const std::string& root, const std::string& profile_path, bool apply) {
             continue;
         }
         if (!apply) continue;
-        apply_edits(h, plan);
+        if (auto failure = apply_edits(h, plan); !failure.empty()) {
+            blocked = true;
+            std::cout << "   could not apply: " << failure << "\n";
+            proto::log_error(plan.step + " could not be applied: " + failure,
+                             {{"GRAFT_STEP", plan.step}, {"GRAFT_NODE", profile.node_name}}, proto::message_id::step_blocked);
+            continue;
+        }
         if (!plan.edits.empty()) {
             std::string files;
             for (const auto& e : plan.edits) files += (files.empty() ? "" : ", ") + e.path;

@@ -58,8 +58,8 @@ mode_t mode_of(const std::string& file, mode_t fallback) {
 
 }  // namespace
 
-void apply_edits(const host& h, const step_plan& plan) {
-    for (const auto& e : plan.edits) {
+std::string apply_edits(const host& h, const step_plan& plan) {
+    for (const auto& e : plan.edits) try {
         const std::string target = h.path(e.path);
         fs::create_directories(fs::path(target).parent_path());
         if (e.remove) {
@@ -78,7 +78,14 @@ void apply_edits(const host& h, const step_plan& plan) {
         if (e.backup && e.before && !fs::exists(target + ".graft-backup"))
             proto::write_file_atomic(target + ".graft-backup", *e.before, mode_of(target, 0644));
         proto::write_file_atomic(target, e.after, mode_of(target, 0644));
+    } catch (const std::exception& error) {
+        std::string why = error.what();
+        if (why.find(std::strerror(EROFS)) != std::string::npos)
+            why += "; the file system holding " + e.path + " is mounted read-only: remount it read-write (mount -o "
+                   "remount,rw MOUNTPOINT) and run graft again";
+        return why;
     }
+    return {};
 }
 
 std::string render_plan(const step_plan& plan) {

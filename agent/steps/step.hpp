@@ -126,7 +126,9 @@ public:
 const std::vector<const step*>& all_steps();
 
 // Writes a plan's file edits under the host's root: atomically, keeping each file's mode, with a backup where asked.
-void apply_edits(const host& h, const step_plan& plan);
+// Returns "" on success, else what failed and what to do (a read-only boot partition, say); each file already written
+// is whole, and the one that failed is untouched.
+std::string apply_edits(const host& h, const step_plan& plan);
 // A plan as text: a unified-style diff per edited file, then the actions and notes.
 std::string render_plan(const step_plan& plan);
 

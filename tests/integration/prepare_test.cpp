@@ -18,7 +18,7 @@ std::string copy_fixture(const test::temp_dir& dir, const std::string& fixture) 
 
 }  // namespace
 
-TEST_CASE("plan shows the changes and changes nothing; prepare makes them; the next plan has no file to change") {
+TEST_CASE("plan shows the changes and changes nothing, prepare makes them, and the next plan has no file to change") {
     test::temp_dir dir;
     const std::string root = copy_fixture(dir, "rpi-os-bookworm");
     const std::string cmdline = test::read(root + "/boot/firmware/cmdline.txt");
@@ -62,4 +62,25 @@ TEST_CASE("prepare refuses the running system for now, and a bad profile names i
     CHECK(r.exit_code == 1);
     CHECK_THAT(r.output, Catch::Contains(dir / "bad.json") && Catch::Contains("field 'node_name'"));
     CHECK(test::read(dir / "root/etc/hostname") == "kali\n");
+}
+
+TEST_CASE("a read-only boot partition fails that step with the file and the remedy, leaving the boot file untouched and the rest applied") {
+    test::temp_dir dir;
+    const std::string root = copy_fixture(dir, "kali-pi");
+    const std::string cmdline = test::read(root + "/boot/cmdline.txt");
+    // A private mount namespace in which /boot of the node is a read-only bind mount, as a FAT partition mounted ro.
+    auto r = test::run({"unshare", "--mount", "sh", "-c",
+                        "mount --bind \"$1/boot\" \"$1/boot\" && mount -o remount,bind,ro \"$1/boot\" && "
+                        "exec \"$2\" prepare --root \"$1\" --profile \"$3\"",
+                        "sh", root, GRAFT_AGENT_BIN, dir / "profile.json"});
+    INFO(r.output);
+    REQUIRE(r.output.find("mount:") == std::string::npos);  // the test's own premise: the read-only mount worked
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains("could not apply") && Catch::Contains("/boot/cmdline.txt") &&
+                             Catch::Contains("Read-only file system") && Catch::Contains("remount it read-write"));
+    CHECK(test::read(root + "/boot/cmdline.txt") == cmdline);
+    CHECK(test::read(root + "/etc/hostname") == "node-7\n");  // steps on the writable root went ahead
+    std::size_t entries = 0;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator(root + "/boot")) ++entries;
+    CHECK(entries == 1);  // no temporary file left beside cmdline.txt
 }

@@ -22,7 +22,7 @@ struct node_copy {
     step_plan apply(std::string_view step_name, const host_profile& p = {}) {
         host h(dir.path().string());
         auto plan = named(step_name).probe(h, p);
-        if (plan.blocker.empty()) apply_edits(h, plan);
+        if (plan.blocker.empty()) REQUIRE(apply_edits(h, plan).empty());
         return plan;
     }
     std::string kubelet() { return test::read(dir / "etc/default/kubelet"); }

@@ -28,7 +28,7 @@ struct node_copy {
     step_plan apply() {
         host h(dir.path().string());
         auto plan = runtime().probe(h, {});
-        if (plan.blocker.empty()) apply_edits(h, plan);
+        if (plan.blocker.empty()) REQUIRE(apply_edits(h, plan).empty());
         return plan;
     }
     toml::table containerd() { return toml::parse_file((dir / "etc/containerd/config.toml")); }

@@ -40,7 +40,7 @@ std::map<std::string, step_plan> prepare(const node_copy& node, const host_profi
     for (auto& [name, plan] : plans) {
         INFO(name << ": " << plan.blocker);
         REQUIRE(plan.blocker.empty());
-        apply_edits(h, plan);
+        REQUIRE(apply_edits(h, plan).empty());
     }
     return plans;
 }
@@ -124,7 +124,7 @@ TEST_CASE("Ubuntu: the swap line in fstab is commented out and every other line 
     CHECK(node.read("/boot/firmware/cmdline.txt").ends_with("quiet splash cgroup_enable=memory cgroup_memory=1\n"));
 }
 
-TEST_CASE("Jetson: the DEFAULT entry's APPEND line gets swapaccount on cgroup v1; nvzramconfig is disabled") {
+TEST_CASE("Jetson: the DEFAULT entry's APPEND line gets swapaccount on cgroup v1 and nvzramconfig is disabled") {
     node_copy node("jetson-l4t");
     const std::string original = node.read("/boot/extlinux/extlinux.conf");
     auto plans = prepare(node);
@@ -156,7 +156,7 @@ TEST_CASE("Alpine: cmdline.txt keeps having no final newline, hosts gains the li
     CHECK(contains(plans.at("sysctl").actions, "sysctl -p"));
 }
 
-TEST_CASE("Arch: nothing for the command line on a complete kernel; zram-generator is switched off") {
+TEST_CASE("Arch: nothing for the command line on a complete kernel, and zram-generator is switched off") {
     node_copy node("arch-x86");
     auto plans = prepare(node);
     CHECK(plans.at("kernel-cmdline").edits.empty());
