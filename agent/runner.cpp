@@ -4,6 +4,7 @@
 #include "agent/config.hpp"
 #include "agent/configure.hpp"
 #include "agent/join_config.hpp"
+#include "agent/steps/kubelet_flags.hpp"
 #include "agent/state.hpp"
 #include "agent/system/facts.hpp"
 #include "proto/https_client.hpp"
@@ -169,8 +170,8 @@ private:
         node_tls_->use_identity(store_.read("node.crt"), store_.read("node.key"));
     }
 
-    net::awaitable<void> report(proto::phase p, std::string message) {
-        proto::node_report rep{p, std::move(message), std::nullopt};
+    net::awaitable<void> report(proto::phase p, std::string message, std::optional<std::string> address = std::nullopt) {
+        proto::node_report rep{p, std::move(message), std::move(address)};
         auto res = co_await request(node_tls_->context(), verb::post, "/v1/nodes/" + state_.node_name + "/report",
                                     rep.to_json().dump(), "reporting " + std::string(proto::to_string(p)));
         if (res.status != 200) throw refused("the coordinator refused this node's report: " + error_message(res));
@@ -180,7 +181,8 @@ private:
     net::awaitable<std::optional<int>> configure() {
         const bool resuming_reboot = state_.phase == proto::phase::rebooting;
         enter(proto::phase::configuring);
-        co_await report(proto::phase::configuring, resuming_reboot ? "resumed after the reboot" : "");
+        const std::string note = resuming_reboot ? "resumed after the reboot" : "";
+        co_await report(proto::phase::configuring, note);
         const host h(options_.root);
         host_profile profile;
         profile.node_name = state_.node_name;
@@ -189,18 +191,16 @@ private:
         std::unique_ptr<live_system> live;
         if (std::filesystem::weakly_canonical(options_.root) == "/") live = connect_live_system();
         auto result = configure_host(h, profile, state_, live.get());
-        switch (result.outcome) {
-        case configure_outcome::configured:
-            enter(proto::phase::configured);
-            co_await report(proto::phase::configured, "");
-            co_return std::nullopt;
-        case configure_outcome::failed:
+        // Plain ifs, and named locals rather than ?: temporaries in a co_await's arguments: this code written as a
+        // switch with both crashed with a double free under GCC 12, whose coroutine lowering has known bugs with each.
+        if (result.outcome == configure_outcome::failed) {
             state_.last_error = result.message;
             enter(proto::phase::failed, result.message);
             co_await report(proto::phase::failed, result.message);
             proto::log_error("host preparation failed: " + result.message, {{"GRAFT_NODE", state_.node_name}});
             co_return 1;
-        case configure_outcome::reboot:
+        }
+        if (result.outcome == configure_outcome::reboot) {
             enter(proto::phase::rebooting, result.message);  // persisted before the reboot is asked for
             co_await report(proto::phase::rebooting, result.message);
             if (!live) {
@@ -215,6 +215,11 @@ private:
                 co_await wait.async_wait(net::use_awaitable);
             }
         }
+        enter(proto::phase::configured);
+        // The address kubelet will register with, as the node-ip step chose it.
+        const std::optional<std::string> node_ip = kubelet_flag(h.read(kubelet_flags_file(h)).value_or(""), "node-ip");
+        const std::string message = node_ip ? "node IP " + *node_ip : std::string();
+        co_await report(proto::phase::configured, message, node_ip);
         co_return std::nullopt;
     }
 

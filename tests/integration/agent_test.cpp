@@ -218,6 +218,9 @@ TEST_CASE("a Raspberry Pi node is prepared, asks for its one reboot, and after i
     for (const auto& e : state.at("history")) phases.push_back(e.at("phase"));
     CHECK(phases == std::vector<std::string>{"enrolled", "configuring", "rebooting", "configuring", "configured", "joining", "joined"});
     CHECK(nodes(c).at(0).phase == "joined");
+    // kubelet registers with the address on the route to the coordinator, and the coordinator was told it.
+    CHECK_THAT(test::read(n.root + "/etc/default/kubelet"), Catch::Contains("--node-ip=127.0.0.1"));
+    CHECK(nodes(c).at(0).address == "127.0.0.1");
 }
 
 TEST_CASE("a reboot that did not bring the change fails the node with the reason, and the coordinator shows it") {
