@@ -10,7 +10,7 @@ std::string quoted(const std::string& s) { return nlohmann::json(s).dump(); }
 
 }  // namespace
 
-std::string kubeadm_join_configuration(const proto::join_spec& spec) {
+std::string kubeadm_join_configuration(const proto::join_spec& spec, const std::string& patches_dir) {
     std::string y;
     y += "apiVersion: kubeadm.k8s.io/v1beta3\n";
     y += "kind: JoinConfiguration\n";
@@ -22,6 +22,10 @@ std::string kubeadm_join_configuration(const proto::join_spec& spec) {
     for (const auto& h : spec.ca_cert_hashes) y += "    - " + quoted(h) + "\n";
     y += "nodeRegistration:\n";
     y += "  name: " + quoted(spec.node_name) + "\n";
+    if (!patches_dir.empty()) {
+        y += "patches:\n";
+        y += "  directory: " + quoted(patches_dir) + "\n";
+    }
     return y;
 }
 

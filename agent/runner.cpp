@@ -267,7 +267,10 @@ private:
     // Runs the join program on a 0600 JoinConfiguration that is removed afterwards; returns "" on success, else why not.
     std::string run_join(const proto::join_spec& spec) {
         const std::string file = store_.path("join-configuration.yaml");
-        store_.write("join-configuration.yaml", kubeadm_join_configuration(spec), 0600);
+        // The directory as kubeadm on the node sees it; it exists when a step wrote a patch (swap policy allow).
+        const host h(options_.root);
+        const std::string patches = h.exists(kubeadm_patches_dir) ? kubeadm_patches_dir : "";
+        store_.write("join-configuration.yaml", kubeadm_join_configuration(spec, patches), 0600);
         struct remove_after {
             std::string path;
             ~remove_after() { std::error_code ec; std::filesystem::remove(path, ec); }

@@ -122,6 +122,9 @@ public:
     virtual step_plan probe(const host& h, const host_profile& profile) const = 0;
 };
 
+// Per-node kubeadm patches (kubelet configuration) that the agent's JoinConfiguration points kubeadm join at.
+inline constexpr const char* kubeadm_patches_dir = "/etc/kubernetes/graft-patches";
+
 // Every step, in the order they run.
 const std::vector<const step*>& all_steps();
 

@@ -19,11 +19,7 @@ public:
 
     step_plan probe(const host& h, const host_profile& profile) const override {
         step_plan plan(name());
-        if (profile.swap == "allow") {
-            plan.blocker = "swap policy \"allow\" (kubelet's LimitedSwap) is not supported by this agent yet; "
-                           "use \"off\" in the profile";
-            return plan;
-        }
+        if (profile.swap == "allow") return allow_swap(h, plan);
 
         // Active swap now, from /proc/swaps ("Filename Type Size Used Priority").
         std::istringstream swaps(h.read("/proc/swaps").value_or(""));
@@ -58,6 +54,27 @@ public:
     }
 
 private:
+    // Policy "allow": swap stays, and kubelet is told to run with it, limited (LimitedSwap), through a kubeadm patch
+    // that `kubeadm join` applies to this node's kubelet configuration. LimitedSwap exists on cgroup v2 only.
+    static step_plan allow_swap(const host& h, step_plan& plan) {
+        if (!h.exists("/sys/fs/cgroup/cgroup.controllers")) {
+            plan.blocker = "swap policy \"allow\" needs cgroup v2 (kubelet's LimitedSwap); this node runs cgroup v1, so "
+                           "use swap policy \"off\"";
+            return plan;
+        }
+        const std::string file = std::string(kubeadm_patches_dir) + "/kubeletconfiguration+strategic.yaml";
+        const std::string patch = "# Written by graft-agent: swap policy \"allow\".\n"
+                                  "apiVersion: kubelet.config.k8s.io/v1beta1\n"
+                                  "kind: KubeletConfiguration\n"
+                                  "failSwapOn: false\n"
+                                  "memorySwap:\n"
+                                  "  swapBehavior: LimitedSwap\n";
+        auto before = h.read(file);
+        if (before != patch) plan.edits.push_back(file_edit::write(file, before, patch));
+        plan.notes.push_back("swap stays on; kubelet runs with LimitedSwap");
+        return plan;
+    }
+
     // Mask a packaged unit (a symlink to /dev/null in /etc). A unit whose own file lives in /etc cannot be masked
     // without deleting it, so it is disabled instead: its wants-symlinks go.
     static void disable_unit(const host& h, step_plan& plan, const std::string& unit) {

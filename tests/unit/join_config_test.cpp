@@ -31,3 +31,13 @@ TEST_CASE("values are quoted so YAML cannot misread them") {
     auto yaml = agent::kubeadm_join_configuration(spec);
     CHECK(yaml.find("apiServerEndpoint: \"host: \\\"x\\\"\\n  evil: yes\"") != std::string::npos);
 }
+
+TEST_CASE("a node with kubelet patches points kubeadm join at their directory") {
+    proto::join_spec spec;
+    spec.node_name = "node-1";
+    spec.api_server_endpoint = "10.0.0.1:6443";
+    spec.token = "abcdef.0123456789abcdef";
+    spec.ca_cert_hashes = {"sha256:" + std::string(64, 'a')};
+    auto yaml = agent::kubeadm_join_configuration(spec, "/etc/kubernetes/graft-patches");
+    CHECK(yaml.ends_with("  name: \"node-1\"\npatches:\n  directory: \"/etc/kubernetes/graft-patches\"\n"));
+}

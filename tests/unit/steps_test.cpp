@@ -221,3 +221,25 @@ TEST_CASE("a profile with an unknown swap policy or field is refused with the fi
     test::write(dir / "profile.json", R"({"nodename": "node-1"})");
     CHECK_THROWS_WITH(host_profile::load(dir / "profile.json"), Catch::Contains("'nodename': is not a known field"));
 }
+
+TEST_CASE("swap policy allow keeps swap and gives kubelet LimitedSwap through a kubeadm patch") {
+    node_copy node("ubuntu-2204-pi");
+    host_profile p = profile();
+    p.swap = "allow";
+    auto plans = prepare(node, p);
+    CHECK(plans.at("swap").actions.empty());
+    CHECK(node.read("/etc/fstab").find("\n/swapfile none swap sw 0 0\n") != std::string::npos);
+    CHECK(node.read("/etc/kubernetes/graft-patches/kubeletconfiguration+strategic.yaml") ==
+          "# Written by graft-agent: swap policy \"allow\".\napiVersion: kubelet.config.k8s.io/v1beta1\n"
+          "kind: KubeletConfiguration\nfailSwapOn: false\nmemorySwap:\n  swapBehavior: LimitedSwap\n");
+    CHECK(probe_all(host(node.root()), p).at("swap").edits.empty());
+}
+
+TEST_CASE("swap policy allow on cgroup v1 is refused with the reason, and nothing is written") {
+    node_copy node("jetson-l4t");
+    host_profile p = profile();
+    p.swap = "allow";
+    auto plan = probe_all(host(node.root()), p).at("swap");
+    CHECK_THAT(plan.blocker, Catch::Contains("needs cgroup v2") && Catch::Contains("cgroup v1"));
+    CHECK(plan.edits.empty());
+}
