@@ -30,8 +30,9 @@ Commands:
       modules, sysctl, swap, container runtime, DNS, node IP, preflight), changing nothing. The profile is JSON:
       {"node_name": "...", "swap": "off", "coordinator": "https://HOST:PORT", "node_cidr": "192.168.1.0/24"}.
   prepare --root DIR --profile FILE
-      Make those changes to the files under DIR (a mounted image or a copy of a node's filesystem); actions on a
-      running system (D-Bus calls, swapoff, module loads) are listed, not performed.
+      Make those changes to the files under DIR (a mounted image or a copy of a node's filesystem). With --root /,
+      also perform the actions on the running system (D-Bus calls to systemd, swapoff, module loads); elsewhere they
+      are listed. It never reboots: `run` does that, once, when the kernel command line changed.
   status [--root DIR] [--json]
       Print what this node has saved: its name, phase, certificate and history.
   help, --help

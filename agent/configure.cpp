@@ -4,6 +4,8 @@
 #include "proto/log.hpp"
 #include "proto/message_ids.hpp"
 
+#include <systemd/sd-daemon.h>
+
 namespace graft::agent {
 namespace {
 
@@ -16,6 +18,7 @@ configure_result configure_host(const host& h, const host_profile& profile, agen
     bool reboot_needed = false;
     std::string reboot_file;
     for (const step* s : all_steps()) {
+        sd_notify(0, ("STATUS=Preparing the host: " + std::string(s->name())).c_str());
         step_plan plan = s->probe(h, profile);
         const proto::log_field step_field{"GRAFT_STEP", plan.step}, node_field{"GRAFT_NODE", profile.node_name};
         if (!plan.blocker.empty()) {

@@ -2,6 +2,7 @@
 
 #include "agent/state.hpp"
 #include "agent/steps/step.hpp"
+#include "agent/system/live_system.hpp"
 #include "proto/cli.hpp"
 #include "proto/log.hpp"
 #include "proto/message_ids.hpp"
@@ -24,10 +25,15 @@ host_profile profile_for(const std::string& root, const std::string& profile_pat
     return p;
 }
 
+bool is_running_system(const std::string& root) { return std::filesystem::weakly_canonical(root) == "/"; }
+
 int run(const std::string& root, const std::string& profile_path, bool apply) {
     const host h(root);
     const host_profile profile = profile_for(root, profile_path);
-    bool blocked = false;
+    // Actions on the running system only when the root is the running system's.
+    std::unique_ptr<live_system> live;
+    if (apply && is_running_system(root)) live = connect_live_system();
+    bool blocked = false, reboot = false;
     for (const step* s : all_steps()) {
         // A file a step cannot understand stops that step with nothing written; the error names the file.
         step_plan plan = s->probe(h, profile);
@@ -53,9 +59,16 @@ int run(const std::string& root, const std::string& profile_path, bool apply) {
                             {{"GRAFT_STEP", plan.step}, {"GRAFT_NODE", profile.node_name}, {"GRAFT_FILES", files}},
                             proto::message_id::step_changed);
         }
-        if (!plan.actions.empty())
+        if (live) {
+            for (const auto& action : plan.actions) perform(action, *live);
+        } else if (!plan.actions.empty()) {
             std::cout << "(root is " << root << ", not the running system: the actions above are listed, not performed)\n";
+        }
+        reboot |= plan.needs_reboot;
     }
+    if (apply && reboot)
+        std::cout << "Reboot this node to finish: the kernel command line changed (prepare does not reboot by itself; "
+                     "graft-agent run does, once).\n";
     return blocked ? 1 : 0;
 }
 
@@ -63,11 +76,6 @@ int run(const std::string& root, const std::string& profile_path, bool apply) {
 
 int print_plan(const std::string& root, const std::string& profile_path) { return run(root, profile_path, false); }
 
-int prepare(const std::string& root, const std::string& profile_path) {
-    if (std::filesystem::weakly_canonical(root) == "/")
-        throw proto::usage_error("prepare changes a node's files under --root DIR (a mounted image or a copy); preparing "
-                                 "the running system itself, with its D-Bus calls and reboot, is not built yet");
-    return run(root, profile_path, true);
-}
+int prepare(const std::string& root, const std::string& profile_path) { return run(root, profile_path, true); }
 
 }  // namespace graft::agent

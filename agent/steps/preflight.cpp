@@ -8,6 +8,7 @@
 #include <sys/utsname.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <memory>
 
 namespace graft::agent {
@@ -61,6 +62,18 @@ void check_cfs_bandwidth(const host& h, step_plan& plan) {
                               : "CFS bandwidth control: cannot tell (no kernel config, no cpu.max yet)");
 }
 
+// The kernel-cmdline step adds a missing memory controller and reboots; here it is only said, since until that
+// reboot its absence is expected.
+void check_memory_controller(const host& h, step_plan& plan) {
+    auto controllers = h.read("/sys/fs/cgroup/cgroup.controllers");
+    if (!controllers) return;
+    const auto words = text::words(*controllers);
+    if (std::find(words.begin(), words.end(), "memory") == words.end())
+        plan.notes.push_back("memory controller: missing until the kernel command line change takes effect");
+    else
+        plan.notes.push_back("memory controller: present");
+}
+
 void check_architecture(const host& h, step_plan& plan) {
     utsname u{};
     if (h.root() != "/" || ::uname(&u) != 0) return;
@@ -104,7 +117,7 @@ public:
 
     step_plan probe(const host& h, const host_profile&) const override {
         step_plan plan(name());
-        for (auto check : {check_architecture, check_cfs_bandwidth, check_disk, check_clock}) {
+        for (auto check : {check_architecture, check_memory_controller, check_cfs_bandwidth, check_disk, check_clock}) {
             check(h, plan);
             if (!plan.blocker.empty()) break;
         }

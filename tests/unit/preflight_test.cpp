@@ -34,6 +34,7 @@ TEST_CASE("preflight reads CFS bandwidth from /proc/config.gz, /boot/config-RELE
     CHECK(has_note(b, "CFS bandwidth control: built in (/boot/config-5.15.0-1049-raspi)"));
     CHECK(has_note(c, "CFS bandwidth control: present"));
     CHECK(has_note(a, "free under /var/lib"));
+    CHECK(has_note(a, "memory controller: missing until the kernel command line change takes effect"));
     CHECK(a.edits.empty());
 }
 
