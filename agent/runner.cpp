@@ -82,8 +82,9 @@ public:
 private:
     // One request, retried with backoff while the coordinator is unreachable, overloaded or failing (5xx, 429).
     // A 4xx answer is final and comes back to the caller.
+    // Parameters are taken by value: the coroutine frame owns them for as long as the retries take.
     net::awaitable<proto::http_result> request(net::ssl::context& tls, verb method, std::string target, std::string body,
-                                               std::string_view what) {
+                                               std::string what) {
         for (bool reported = false;;) {
             std::string problem;
             std::optional<proto::http_result> result;
@@ -95,12 +96,11 @@ private:
                     problem += " (the coordinator's certificate does not chain to the CA pinned in graft.json, "
                                "or does not name " + endpoint_.host + ")";
             }
-            std::chrono::milliseconds wait{};
             if (result && result->status < 500 && result->status != 429) {
                 retry_.reset();
                 co_return *result;
             }
-            wait = retry_.next();
+            auto wait = retry_.next();
             if (result) {
                 problem = "HTTP " + std::to_string(result->status) + ": " + error_message(*result);
                 if (auto s = result->retry_after; !s.empty() && s.find_first_not_of("0123456789") == std::string::npos)
@@ -108,7 +108,7 @@ private:
             }
             // The first failure in a row is a warning; the rest would only repeat it.
             auto level = reported ? proto::log_level::debug : proto::log_level::warning;
-            proto::log(level, std::string(what) + " failed, retrying in " + std::to_string(wait.count()) + " ms: " + problem,
+            proto::log(level, what + " failed, retrying in " + std::to_string(wait.count()) + " ms: " + problem,
                        {{"GRAFT_NODE", state_.node_name}}, proto::message_id::coordinator_unreachable);
             reported = true;
             net::steady_timer timer(co_await net::this_coro::executor, wait);
