@@ -46,6 +46,15 @@ std::vector<proto::node_status> nodes(const coordinator_process& c) {
     return out;
 }
 
+// A freshly flashed Raspberry Pi OS node (the fixture tree, its own machine-id), with graft.json on its boot partition.
+node_sandbox make_pi_node(const coordinator_process& c) {
+    node_sandbox n{c.dir() / "pi", c.dir() / "pi/boot/firmware/graft.json", c.dir() / "pi.log"};
+    test::copy_host_fixture("rpi-os-bookworm", n.root);
+    test::write(n.root + "/etc/machine-id", test::random_machine_id() + "\n");
+    test::write(n.config, c.boot_json());
+    return n;
+}
+
 }  // namespace
 
 TEST_CASE("three agents enroll and receive distinct names and join specs") {
@@ -191,10 +200,7 @@ TEST_CASE("graft-agent status shows the node's own record") {
 TEST_CASE("a Raspberry Pi node is prepared, asks for its one reboot, and after it resumes and joins") {
     coordinator_process c;
     c.start();
-    node_sandbox n{c.dir() / "pi", c.dir() / "pi/boot/firmware/graft.json", c.dir() / "pi.log"};
-    test::copy_host_fixture("rpi-os-bookworm", n.root);
-    test::write(n.root + "/etc/machine-id", test::random_machine_id() + "\n");
-    test::write(n.config, c.boot_json());
+    auto n = make_pi_node(c);
 
     auto first = test::run(agent_argv(n), c.env());
     INFO(first.output);
@@ -226,10 +232,7 @@ TEST_CASE("a Raspberry Pi node is prepared, asks for its one reboot, and after i
 TEST_CASE("a reboot that did not bring the change fails the node with the reason, and the coordinator shows it") {
     coordinator_process c;
     c.start();
-    node_sandbox n{c.dir() / "pi", c.dir() / "pi/boot/firmware/graft.json", c.dir() / "pi.log"};
-    test::copy_host_fixture("rpi-os-bookworm", n.root);
-    test::write(n.root + "/etc/machine-id", test::random_machine_id() + "\n");
-    test::write(n.config, c.boot_json());
+    auto n = make_pi_node(c);
     REQUIRE(test::run(agent_argv(n), c.env()).exit_code == 0);
     test::write(n.root + "/proc/sys/kernel/random/boot_id", "0a1b2c3d-4e5f-4607-8899-aabbccddeeff\n");  // rebooted, same kernel
     auto second = test::run(agent_argv(n), c.env());
