@@ -41,6 +41,12 @@ configure_result configure_host(const host& h, const host_profile& profile, agen
             proto::log_info((live ? "" : "not on the running system, so not performed: ") + action.description,
                             {step_field, node_field});
         }
+        if (live && !plan.actions.empty())
+            if (auto wrong = s->verify(h); !wrong.empty()) {
+                proto::log_error(plan.step + " did not take effect: " + wrong, {step_field, node_field},
+                                 proto::message_id::step_blocked);
+                return {configure_outcome::failed, plan.step + ": " + wrong};
+            }
         if (plan.needs_reboot) {
             reboot_needed = true;
             for (const auto& e : plan.edits) reboot_file = e.path;

@@ -61,6 +61,10 @@ int run(const std::string& root, const std::string& profile_path, bool apply) {
         }
         if (live) {
             for (const auto& action : plan.actions) perform(action, *live);
+            if (auto wrong = s->verify(h); !plan.actions.empty() && !wrong.empty()) {
+                blocked = true;
+                std::cout << "   did not take effect: " << wrong << "\n";
+            }
         } else if (!plan.actions.empty()) {
             std::cout << "(root is " << root << ", not the running system: the actions above are listed, not performed)\n";
         }

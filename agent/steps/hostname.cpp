@@ -20,7 +20,9 @@ public:
         auto current = h.read("/etc/hostname");
         if (!current || text::trim(*current) != want) {
             plan.edits.push_back(file_edit::write("/etc/hostname", current, want + "\n"));
-            plan.actions.push_back(live_action::set_hostname(want));
+            // systemd-hostnamed where it exists; elsewhere (Alpine's OpenRC) /etc/hostname plus the hostname command.
+            plan.actions.push_back(h.uses_systemd() ? live_action::set_hostname(want)
+                                                    : live_action::run({"hostname", want}, "set the running hostname"));
         }
 
         // Only the 127.0.1.1 line changes; every other line stays byte for byte.

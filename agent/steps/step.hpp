@@ -120,6 +120,8 @@ public:
     virtual std::string_view name() const = 0;
     // Reads only; throws when a file it must understand cannot be parsed (the message names the file).
     virtual step_plan probe(const host& h, const host_profile& profile) const = 0;
+    // After its live actions were performed on the running system: "" when they took effect, else what did not.
+    virtual std::string verify(const host&) const { return {}; }
 };
 
 // Per-node kubeadm patches (kubelet configuration) that the agent's JoinConfiguration points kubeadm join at.

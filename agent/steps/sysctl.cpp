@@ -46,13 +46,9 @@ public:
         for (const auto& [file, dir] : files) apply(dir + "/" + file);
         if (!files.contains("99-sysctl.conf")) apply("/etc/sysctl.conf");
 
-        bool at_boot = true, now = true;
-        for (const char* k : keys) {
-            at_boot &= effective[k] == "1";
-            std::string proc = "/proc/sys/" + std::string(k);
-            std::replace(proc.begin() + 10, proc.end(), '.', '/');
-            now &= text::trim(h.read(proc).value_or("")) == "1";
-        }
+        bool at_boot = true;
+        for (const char* k : keys) at_boot &= effective[k] == "1";
+        const bool now = verify(h).empty();
         if (!at_boot) {
             std::string content = "# Written by graft-agent: what Kubernetes networking needs.\n";
             for (const char* k : keys) content += std::string(k) + " = 1\n";
@@ -63,6 +59,18 @@ public:
                                        ? live_action::restart_unit("systemd-sysctl.service", "apply now, then check /proc/sys")
                                        : live_action::run({"sysctl", "-p", graft_file}, "apply now, then check /proc/sys"));
         return plan;
+    }
+
+    // The running kernel's values, read back from /proc/sys.
+    std::string verify(const host& h) const override {
+        std::string wrong;
+        for (const char* k : keys) {
+            std::string proc = "/proc/sys/" + std::string(k);
+            std::replace(proc.begin() + 10, proc.end(), '.', '/');
+            const auto value = text::trim(h.read(proc).value_or("(missing)"));
+            if (value != "1") wrong += (wrong.empty() ? "" : ", ") + proc + " is " + value;
+        }
+        return wrong.empty() ? wrong : wrong + " after applying; it should be 1";
     }
 };
 

@@ -9,11 +9,19 @@ using namespace graft::agent;
 
 namespace {
 
-// Records what would be done to the running system, in order (the seam's test double).
+// Records what would be done to the running system, in order (the seam's test double). Restarting
+// systemd-sysctl.service sets the values under ROOT/proc/sys, as the real one sets the kernel's, unless told not to.
 struct recording_system : live_system {
+    std::string root;
+    bool sysctl_takes_effect = true;
     std::vector<std::string> calls;
     void set_static_hostname(const std::string& n) override { calls.push_back("hostname " + n); }
-    void restart_unit(const std::string& u) override { calls.push_back("restart " + u); }
+    void restart_unit(const std::string& u) override {
+        calls.push_back("restart " + u);
+        if (u == "systemd-sysctl.service" && sysctl_takes_effect)
+            for (const char* f : {"net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables", "net/ipv4/ip_forward"})
+                test::write(root + "/proc/sys/" + f, "1\n");
+    }
     void stop_unit(const std::string& u) override { calls.push_back("stop " + u); }
     void enable_and_start_unit(const std::string& u) override { calls.push_back("enable-start " + u); }
     void swapoff(const std::string& p) override { calls.push_back("swapoff " + p); }
@@ -29,6 +37,7 @@ struct node {
     host_profile profile;
     explicit node(const std::string& fixture) {
         test::copy_host_fixture(fixture, dir.path().string());
+        live.root = dir.path().string();
         profile.node_name = "node-1";
     }
     configure_result configure() { return configure_host(host(dir.path().string()), profile, state, &live); }
@@ -97,4 +106,20 @@ TEST_CASE("a blocked step fails configuration with the step and the reason, and 
     CHECK(r.outcome == configure_outcome::failed);
     CHECK_THAT(r.message, Catch::StartsWith("kernel-cmdline: /boot/cmdline.txt has 2 lines"));
     CHECK_FALSE(kali.called("reboot"));
+}
+
+TEST_CASE("sysctl values that do not read back from /proc/sys after applying fail configuration, naming them") {
+    node arch("arch-x86");
+    arch.live.sysctl_takes_effect = false;
+    auto r = arch.configure();
+    CHECK(r.outcome == configure_outcome::failed);
+    CHECK_THAT(r.message, Catch::StartsWith("sysctl: /proc/sys/net/bridge/bridge-nf-call-iptables is (missing)") &&
+                              Catch::Contains("it should be 1"));
+}
+
+TEST_CASE("on a node without systemd the hostname is set with the hostname command, not through hostnamed") {
+    node alpine("alpine-pi");
+    alpine.configure();
+    CHECK(alpine.called("run hostname"));
+    CHECK_FALSE(alpine.called("hostname node-1"));
 }
