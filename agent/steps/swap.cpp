@@ -47,9 +47,12 @@ public:
         const std::string disabled = "# Written by graft-agent: no zram swap on a Kubernetes node.\n";
         if ((packaged || local) && local != disabled) plan.edits.push_back(file_edit::write(zram_conf, local, disabled));
 
+        // zram devices go after their swap is off; zram-generator's setup unit for each is stopped first.
         for (const auto& dev : h.list("/sys/block"))
-            if (dev.starts_with("zram"))
+            if (dev.starts_with("zram")) {
+                if (packaged || local) plan.actions.push_back(live_action::stop_unit("systemd-zram-setup@" + dev + ".service"));
                 plan.actions.push_back(live_action::remove_zram(dev));
+            }
         return plan;
     }
 
@@ -75,30 +78,27 @@ private:
         return plan;
     }
 
-    // Mask a packaged unit (a symlink to /dev/null in /etc). A unit whose own file lives in /etc cannot be masked
-    // without deleting it, so it is disabled instead: its wants-symlinks go.
+    // Stop, disable (its wants-links go) and mask (a symlink to /dev/null in /etc) a swap unit. A unit whose own file
+    // lives in /etc (Jetson's nvzramconfig) cannot be masked without deleting it, so it is stopped and disabled only.
     static void disable_unit(const host& h, step_plan& plan, const std::string& unit) {
         std::string found;
         for (const char* dir : unit_dirs)
             if (found.empty() && h.exists(std::string(dir) + "/" + unit)) found = dir;
         if (found.empty()) return;
         const std::string etc_path = "/etc/systemd/system/" + unit;
+        const bool masked = std::filesystem::is_symlink(h.path(etc_path)) &&
+                            std::filesystem::read_symlink(h.path(etc_path)) == "/dev/null";
         bool changed = false;
+        for (const auto& d : h.list("/etc/systemd/system"))
+            if (d.ends_with(".wants") && h.exists("/etc/systemd/system/" + d + "/" + unit)) {
+                plan.edits.push_back(file_edit::removal("/etc/systemd/system/" + d + "/" + unit));
+                changed = true;
+            }
         if (found != "/etc/systemd/system") {
             plan.edits.push_back(file_edit::link(etc_path, "/dev/null"));
             changed = true;
-        } else {
-            bool masked = std::filesystem::is_symlink(h.path(etc_path)) &&
-                          std::filesystem::read_symlink(h.path(etc_path)) == "/dev/null";
-            if (masked) return;
-            for (const auto& d : h.list("/etc/systemd/system"))
-                if (d.ends_with(".wants") && h.exists("/etc/systemd/system/" + d + "/" + unit)) {
-                    plan.edits.push_back(file_edit::removal("/etc/systemd/system/" + d + "/" + unit));
-                    changed = true;
-                }
         }
-        if (changed || h.exists("/run/systemd/units/invocation:" + unit))
-            plan.actions.push_back(live_action::stop_unit(unit));
+        if (changed && !masked) plan.actions.push_back(live_action::stop_unit(unit));
     }
 };
 

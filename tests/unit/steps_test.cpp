@@ -243,3 +243,14 @@ TEST_CASE("swap policy allow on cgroup v1 is refused with the reason, and nothin
     CHECK_THAT(plan.blocker, Catch::Contains("needs cgroup v2") && Catch::Contains("cgroup v1"));
     CHECK(plan.edits.empty());
 }
+
+TEST_CASE("dphys-swapfile is stopped, disabled and masked, and zram-generator's setup units are stopped") {
+    node_copy pi("rpi-os-bookworm");
+    auto plans = prepare(pi);
+    CHECK_FALSE(fs::exists(fs::symlink_status(pi.dir / "etc/systemd/system/multi-user.target.wants/dphys-swapfile.service")));
+    CHECK(fs::read_symlink(pi.dir / "etc/systemd/system/dphys-swapfile.service") == "/dev/null");
+    CHECK(fs::exists(pi.dir / "lib/systemd/system/dphys-swapfile.service"));
+    node_copy arch("arch-x86");
+    auto arch_plans = prepare(arch);
+    CHECK(contains(arch_plans.at("swap").actions, "stop systemd-zram-setup@zram0.service"));
+}
