@@ -13,40 +13,47 @@ std::string boot_id(const host& h) { return text::trim(h.read("/proc/sys/kernel/
 
 }  // namespace
 
+step_result run_step(const step& s, const host& h, const host_profile& profile, live_system* live, bool apply) {
+    sd_notify(0, ("STATUS=Preparing the host: " + std::string(s.name())).c_str());
+    step_result r{s.probe(h, profile), step_result::failure::none, {}};
+    const step_plan& plan = r.plan;
+    const proto::log_field step_field{"GRAFT_STEP", plan.step}, node_field{"GRAFT_NODE", profile.node_name};
+    auto fail = [&](step_result::failure kind, std::string reason, const std::string& what) {
+        proto::log_error(plan.step + " " + what + ": " + reason, {step_field, node_field}, proto::message_id::step_blocked);
+        r.failed = kind;
+        r.reason = std::move(reason);
+        return std::move(r);
+    };
+    if (!plan.blocker.empty()) return fail(step_result::failure::blocked, plan.blocker, "is blocked");
+    if (!apply) return r;
+    if (auto failure = apply_edits(h, plan); !failure.empty())
+        return fail(step_result::failure::not_written, failure, "could not be applied");
+    if (!plan.edits.empty()) {
+        std::string files;
+        for (const auto& e : plan.edits) files += (files.empty() ? "" : ", ") + e.path;
+        proto::log_info(plan.step + " changed " + files + (plan.needs_reboot ? " (takes effect after a reboot)" : ""),
+                        {step_field, node_field, {"GRAFT_FILES", files}}, proto::message_id::step_changed);
+    }
+    for (const auto& action : plan.actions) {
+        if (live) perform(action, *live);
+        proto::log_info((live ? "" : "not on the running system, so not performed: ") + action.description,
+                        {step_field, node_field});
+    }
+    if (live && !plan.actions.empty())
+        if (auto wrong = s.verify(h); !wrong.empty())
+            return fail(step_result::failure::not_effective, wrong, "did not take effect");
+    return r;
+}
+
 configure_result configure_host(const host& h, const host_profile& profile, agent_state& state, live_system* live) {
     const bool after_reboot = !state.reboot_boot_file.empty() && boot_id(h) != state.reboot_boot_id;
     bool reboot_needed = false;
     std::string reboot_file;
     for (const step* s : all_steps()) {
-        sd_notify(0, ("STATUS=Preparing the host: " + std::string(s->name())).c_str());
-        step_plan plan = s->probe(h, profile);
-        const proto::log_field step_field{"GRAFT_STEP", plan.step}, node_field{"GRAFT_NODE", profile.node_name};
-        if (!plan.blocker.empty()) {
-            proto::log_error(plan.step + " is blocked: " + plan.blocker, {step_field, node_field}, proto::message_id::step_blocked);
-            return {configure_outcome::failed, plan.step + ": " + plan.blocker};
-        }
-        if (auto failure = apply_edits(h, plan); !failure.empty()) {
-            proto::log_error(plan.step + " could not be applied: " + failure, {step_field, node_field},
-                             proto::message_id::step_blocked);
-            return {configure_outcome::failed, plan.step + ": " + failure};
-        }
-        if (!plan.edits.empty()) {
-            std::string files;
-            for (const auto& e : plan.edits) files += (files.empty() ? "" : ", ") + e.path;
-            proto::log_info(plan.step + " changed " + files, {step_field, node_field, {"GRAFT_FILES", files}},
-                            proto::message_id::step_changed);
-        }
-        for (const auto& action : plan.actions) {
-            if (live) perform(action, *live);
-            proto::log_info((live ? "" : "not on the running system, so not performed: ") + action.description,
-                            {step_field, node_field});
-        }
-        if (live && !plan.actions.empty())
-            if (auto wrong = s->verify(h); !wrong.empty()) {
-                proto::log_error(plan.step + " did not take effect: " + wrong, {step_field, node_field},
-                                 proto::message_id::step_blocked);
-                return {configure_outcome::failed, plan.step + ": " + wrong};
-            }
+        auto result = run_step(*s, h, profile, live, true);
+        if (result.failed != step_result::failure::none)
+            return {configure_outcome::failed, result.plan.step + ": " + result.reason};
+        const step_plan& plan = result.plan;
         if (plan.needs_reboot) {
             reboot_needed = true;
             for (const auto& e : plan.edits) reboot_file = e.path;

@@ -11,6 +11,17 @@
 
 namespace graft::agent {
 
+// One step, end to end: probe; then, when `apply`, write its edits, perform its live actions (with `live`; without,
+// they are logged as not performed) and verify they took effect. Every outcome goes to the journal, and STATUS names
+// the step. Shared by the agent's configure phase and `graft-agent prepare`, which differ only in what they do next.
+struct step_result {
+    enum class failure { none, blocked, not_written, not_effective };
+    step_plan plan;
+    failure failed = failure::none;
+    std::string reason;  // why it failed, without the step's name
+};
+step_result run_step(const step& s, const host& h, const host_profile& profile, live_system* live, bool apply);
+
 enum class configure_outcome { configured, reboot, failed };
 
 struct configure_result {

@@ -189,7 +189,7 @@ private:
         profile.coordinator = config_.coordinator;
         // Actions on the running system only when the root is the running system's.
         std::unique_ptr<live_system> live;
-        if (std::filesystem::weakly_canonical(options_.root) == "/") live = connect_live_system();
+        if (h.is_running_system()) live = connect_live_system();
         auto result = configure_host(h, profile, state_, live.get());
         // Plain ifs, and named locals rather than ?: temporaries in a co_await's arguments: this code written as a
         // switch with both crashed with a double free under GCC 12, whose coroutine lowering has known bugs with each.

@@ -12,6 +12,8 @@ namespace fs = std::filesystem;
 
 host::host(std::string root) : root_(fs::path(root).lexically_normal().string()) {}
 
+bool host::is_running_system() const { return fs::weakly_canonical(root_) == "/"; }
+
 std::string host::path(std::string_view node_path) const {
     std::string_view rel = node_path;
     while (!rel.empty() && rel.front() == '/') rel.remove_prefix(1);

@@ -16,6 +16,8 @@ class host {
 public:
     explicit host(std::string root);
     const std::string& root() const { return root_; }
+    // Whether the root is the running system's own "/", where live actions may be performed.
+    bool is_running_system() const;
     // ROOT + an absolute node path.
     std::string path(std::string_view node_path) const;
     bool exists(std::string_view node_path) const;
