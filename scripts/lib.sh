@@ -1,0 +1,23 @@
+# Shell functions scripts/demo and bench/run-fleet share. Source it; it only defines functions.
+
+# Prints a port on 127.0.0.1 that nothing answers on.
+free_port() {
+  local port
+  for _ in $(seq 50); do
+    port=$((20000 + RANDOM % 20000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return 0; }
+  done
+  echo "no free port found on 127.0.0.1 after 50 tries" >&2
+  return 1
+}
+
+# Waits up to 10 s for a coordinator on 127.0.0.1:PORT to answer /healthz over TLS, trusting CA_FILE.
+wait_for_coordinator() {
+  local port=$1 ca=$2
+  for _ in $(seq 100); do
+    curl -fsS --cacert "$ca" "https://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "the coordinator on 127.0.0.1:$port did not answer /healthz within 10 s" >&2
+  return 1
+}
