@@ -1,6 +1,7 @@
 #include "agent/steps/kubelet_flags.hpp"
 #include "agent/steps/step.hpp"
 
+#include "support/steps.hpp"
 #include "support/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -10,18 +11,12 @@ using namespace graft::agent;
 
 namespace {
 
-const step& named(std::string_view name) {
-    for (const step* s : all_steps())
-        if (s->name() == name) return *s;
-    throw std::logic_error("no such step");
-}
-
 struct node_copy {
     test::temp_dir dir;
     explicit node_copy(const std::string& fixture) { test::copy_host_fixture(fixture, dir.path().string()); }
     step_plan apply(std::string_view step_name, const host_profile& p = {}) {
         host h(dir.path().string());
-        auto plan = named(step_name).probe(h, p);
+        auto plan = test::step_named(step_name).probe(h, p);
         if (plan.blocker.empty()) REQUIRE(apply_edits(h, plan).empty());
         return plan;
     }

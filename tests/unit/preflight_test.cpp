@@ -1,5 +1,6 @@
 #include "agent/steps/step.hpp"
 
+#include "support/steps.hpp"
 #include "support/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -10,9 +11,7 @@ using namespace graft::agent;
 namespace {
 
 step_plan preflight(const test::temp_dir& dir) {
-    for (const step* s : all_steps())
-        if (s->name() == "preflight") return s->probe(host(dir.path().string()), {});
-    throw std::logic_error("no preflight step");
+    return test::step_named("preflight").probe(host(dir.path().string()), {});
 }
 
 bool has_note(const step_plan& plan, const std::string& needle) {

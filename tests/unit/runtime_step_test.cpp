@@ -1,5 +1,6 @@
 #include "agent/steps/step.hpp"
 
+#include "support/steps.hpp"
 #include "support/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -14,12 +15,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const step& runtime() {
-    for (const step* s : all_steps())
-        if (s->name() == "container-runtime") return *s;
-    throw std::logic_error("no container-runtime step");
-}
-
 struct node_copy {
     test::temp_dir dir;
     explicit node_copy(const std::string& fixture) {
@@ -27,7 +22,7 @@ struct node_copy {
     }
     step_plan apply() {
         host h(dir.path().string());
-        auto plan = runtime().probe(h, {});
+        auto plan = test::step_named("container-runtime").probe(h, {});
         if (plan.blocker.empty()) REQUIRE(apply_edits(h, plan).empty());
         return plan;
     }
