@@ -85,15 +85,6 @@ std::optional<std::int64_t> object_reader::optional_integer(std::string_view key
     return std::nullopt;
 }
 
-std::optional<bool> object_reader::optional_bool(std::string_view key) {
-    if (const json* v = find(key); v && !v->is_null()) {
-        if (!v->is_boolean())
-            throw validation_error(path_of(key), std::string("expected a boolean, got ") + type_name(*v));
-        return v->get<bool>();
-    }
-    return std::nullopt;
-}
-
 std::vector<std::string> object_reader::string_list(std::string_view key) {
     std::vector<std::string> out;
     const json* v = find(key);

@@ -57,13 +57,6 @@ std::string private_key_pem(EVP_PKEY& key) {
     return bio_contents(*bio);
 }
 
-std::string public_key_pem(EVP_PKEY& key) {
-    bio_ptr bio(BIO_new(BIO_s_mem()));
-    openssl_check(bio != nullptr, "BIO_new");
-    openssl_check(PEM_write_bio_PUBKEY(bio.get(), &key) == 1, "PEM_write_bio_PUBKEY");
-    return bio_contents(*bio);
-}
-
 pkey_ptr private_key_from_pem(std::string_view pem) {
     auto bio = memory_bio(pem);
     pkey_ptr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));

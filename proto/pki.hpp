@@ -14,7 +14,6 @@ namespace graft::proto {
 // A fresh ECDSA P-256 key pair.
 pkey_ptr generate_p256_key();
 std::string private_key_pem(EVP_PKEY& key);
-std::string public_key_pem(EVP_PKEY& key);
 // Parses a PEM private key; throws openssl_error when it is not one.
 pkey_ptr private_key_from_pem(std::string_view pem);
 
