@@ -15,13 +15,22 @@ namespace {
 
 constexpr const char* usage = R"(usage: graft-agent COMMAND [OPTIONS]
 
-Turns this machine into a Kubernetes node: enrolls with the graft coordinator, then joins the cluster.
+Turns this machine into a Kubernetes node: enrolls with the graft coordinator, prepares the host, joins the
+cluster with kubeadm, k3s or k0s (as the coordinator says), and reports until the Node is Ready.
 
 Commands:
   run --config FILE [options]
-      Enroll (or resume), report progress to the coordinator and join. Exits 0 once the node has joined.
+      Enroll (or resume), prepare the host, join, and report kubelet's health until the coordinator says the
+      Node is Ready; then exit 0.
         --root DIR               the node's filesystem root; state goes to DIR/var/lib/graft (default: /)
-        --join-command "ARGV"    the join program; graft appends `join --config FILE` (default: kubeadm)
+        --kubeadm "ARGV"         the kubeadm program (default: kubeadm)
+        --kubelet "ARGV"         the kubelet program, asked only for its version (default: kubelet)
+        --k3s "ARGV"             the k3s program, asked only for its version (default: k3s)
+        --k0s "ARGV"             the k0s program (default: k0s)
+        --join-command "ARGV"    the same as --kubeadm, for older setups
+        --join-timeout SECONDS   how long one join may take (default: 600)
+        --kubelet-healthz URL    kubelet's health endpoint, or "none" (default: http://127.0.0.1:10248/healthz)
+        --readiness-interval-ms N  how often a joined node reports until Ready (default: 10000)
         --max-join-attempts N    give up after N failed joins (default: keep trying)
         --retry-initial-ms N     first wait before retrying the coordinator (default: 1000)
         --retry-max-ms N         longest wait between retries (default: 60000)
@@ -48,14 +57,30 @@ int run_command_line(const std::vector<std::string>& args) {
     ::umask(077);  // node.key and the join configuration hold secrets
     return proto::run_main("graft-agent", usage, args, [](const std::string& command, const std::vector<std::string>& rest) {
         if (command == "run") {
-            proto::cli_args cli(rest, {"config", "root", "join-command", "max-join-attempts", "retry-initial-ms", "retry-max-ms"}, {});
+            proto::cli_args cli(rest, {"config", "root", "join-command", "kubeadm", "kubelet", "k3s", "k0s", "join-timeout",
+                                       "kubelet-healthz", "readiness-interval-ms", "max-join-attempts", "retry-initial-ms",
+                                       "retry-max-ms"}, {});
             run_options options;
             options.config_path = cli.required("config");
             options.root = cli.value("root").value_or("/");
-            if (auto j = cli.value("join-command")) {
-                options.join_command = proto::split_words(*j);
-                if (options.join_command.empty()) throw proto::usage_error("--join-command is empty");
+            auto program = [&](const char* flag, std::vector<std::string>& into) {
+                if (auto v = cli.value(flag)) {
+                    into = proto::split_words(*v);
+                    if (into.empty()) throw proto::usage_error(std::string("--") + flag + " is empty");
+                }
+            };
+            program("join-command", options.programs.kubeadm);
+            program("kubeadm", options.programs.kubeadm);
+            program("kubelet", options.programs.kubelet);
+            program("k3s", options.programs.k3s);
+            program("k0s", options.programs.k0s);
+            options.programs.timeout = std::chrono::seconds(cli.number("join-timeout", 600, 1, 24 * 3600));
+            if (auto url = cli.value("kubelet-healthz")) {
+                options.kubelet_healthz = *url == "none" ? "" : *url;
+                if (!options.kubelet_healthz.empty() && !options.kubelet_healthz.starts_with("http://"))
+                    throw proto::usage_error("--kubelet-healthz must be an http:// URL or none, got '" + *url + "'");
             }
+            options.readiness_interval = std::chrono::milliseconds(cli.number("readiness-interval-ms", 10000, 10, 3'600'000));
             options.max_join_attempts = static_cast<unsigned>(cli.number("max-join-attempts", 0, 1, 1'000'000));
             options.backoff_initial = std::chrono::milliseconds(cli.number("retry-initial-ms", 1000, 1, 3'600'000));
             options.backoff_cap = std::chrono::milliseconds(cli.number("retry-max-ms", 60000, 1, 3'600'000));

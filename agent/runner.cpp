@@ -3,7 +3,8 @@
 #include "agent/backoff.hpp"
 #include "agent/config.hpp"
 #include "agent/configure.hpp"
-#include "agent/join_config.hpp"
+#include "agent/health.hpp"
+#include "agent/system/live_system.hpp"
 #include "agent/steps/kubelet_flags.hpp"
 #include "agent/state.hpp"
 #include "agent/system/facts.hpp"
@@ -70,13 +71,16 @@ public:
         }
         use_node_identity();
 
-        if (state_.phase == proto::phase::joined || state_.phase == proto::phase::ready) {
-            proto::log_info("node " + state_.node_name + " has already joined; nothing to do", {{"GRAFT_NODE", state_.node_name}});
+        if (state_.phase == proto::phase::ready) {
+            proto::log_info("node " + state_.node_name + " is Ready; nothing to do", {{"GRAFT_NODE", state_.node_name}});
             co_return 0;
         }
-        // Host preparation is idempotent, so it runs on every start until the node has joined.
-        if (auto stop = co_await configure()) co_return *stop;
-        co_return co_await join();
+        if (state_.phase != proto::phase::joined) {
+            // Host preparation is idempotent, so it runs on every start until the node has joined.
+            if (auto stop = co_await configure()) co_return *stop;
+            if (int failed = co_await join()) co_return failed;
+        }
+        co_return co_await await_ready();
     }
 
 private:
@@ -160,6 +164,7 @@ private:
         store_.write("node.crt", body.certificate_pem, 0644);
         state_.node_name = body.node_name;
         state_.coordinator = config_.coordinator;
+        state_.flavour = body.profile.flavour;
         enter(proto::phase::enrolled);
         proto::log_info("enrolled as " + body.node_name, {{"GRAFT_NODE", body.node_name}, {"GRAFT_PHASE", "enrolled"}},
                         proto::message_id::node_enrolled);
@@ -170,11 +175,18 @@ private:
         node_tls_->use_identity(store_.read("node.crt"), store_.read("node.key"));
     }
 
-    net::awaitable<void> report(proto::phase p, std::string message, std::optional<std::string> address = std::nullopt) {
+    // Reports a phase; returns the coordinator's view of the node, which has the cluster's word on readiness.
+    net::awaitable<proto::node_status> report(proto::phase p, std::string message,
+                                              std::optional<std::string> address = std::nullopt) {
         proto::node_report rep{p, std::move(message), std::move(address)};
         auto res = co_await request(node_tls_->context(), verb::post, "/v1/nodes/" + state_.node_name + "/report",
                                     rep.to_json().dump(), "reporting " + std::string(proto::to_string(p)));
         if (res.status != 200) throw refused("the coordinator refused this node's report: " + error_message(res));
+        try {
+            co_return proto::node_status::from_json(proto::parse_json(res.body));
+        } catch (const proto::validation_error& e) {
+            throw refused(std::string("the coordinator's answer to a report is malformed: ") + e.what());
+        }
     }
 
     // Prepares the host; an exit code when the agent must stop here (failed, or a reboot is under way).
@@ -218,42 +230,60 @@ private:
         enter(proto::phase::configured);
         // The address kubelet will register with, as the node-ip step chose it.
         const std::optional<std::string> node_ip = kubelet_flag(h.read(kubelet_flags_file(h)).value_or(""), "node-ip");
+        node_ip_ = node_ip.value_or("");
         const std::string message = node_ip ? "node IP " + *node_ip : std::string();
         co_await report(proto::phase::configured, message, node_ip);
         co_return std::nullopt;
     }
 
+    // Joins the cluster with a fresh spec per attempt; 0 once joined, else the exit code to stop with.
     net::awaitable<int> join() {
         backoff join_retry(options_.backoff_initial, options_.backoff_cap);
+        const host h(options_.root);
+        std::unique_ptr<live_system> live;
+        if (h.is_running_system()) live = connect_live_system();
+        node_joiner joiner(h, store_, live.get(), options_.programs);
         for (unsigned attempt = 1;; ++attempt) {
             enter(proto::phase::joining);
             co_await report(proto::phase::joining, "");
             // A fresh spec on every attempt: the last one may have expired while the node was slow to boot.
+            // The versions are read again too: the operator may have installed the ones a refusal asked for.
+            const proto::join_request versions = local_versions(state_.flavour, options_.programs);
             auto res = co_await request(node_tls_->context(), verb::post, "/v1/nodes/" + state_.node_name + "/join",
-                                        proto::join_request{}.to_json().dump(), "asking for a join spec");
-            if (res.status != 200) throw refused("the coordinator refused a join spec: " + error_message(res));
-            proto::join_spec spec;
-            try {
-                spec = proto::join_spec::from_json(proto::parse_json(res.body));
-            } catch (const proto::validation_error& e) {
-                throw refused(std::string("the coordinator's join spec is malformed: ") + e.what());
-            }
-            if (spec.node_name != state_.node_name)
-                throw refused("the join spec is for " + spec.node_name + ", not for this node " + state_.node_name);
-
-            std::string failure = run_join(spec);
-            if (failure.empty()) {
-                enter(proto::phase::joined);
-                co_await report(proto::phase::joined, "");
-                proto::log_info("node " + state_.node_name + " joined the cluster",
-                                {{"GRAFT_NODE", state_.node_name}, {"GRAFT_PHASE", "joined"}});
-                sd_notify(0, ("STATUS=Joined as " + state_.node_name).c_str());
-                co_return 0;
+                                        versions.to_json().dump(), "asking for a join spec");
+            std::string failure;
+            if (res.status == 409) {
+                // The cluster's version skew policy refuses this node as it is; waiting helps once it is upgraded.
+                failure = error_message(res);
+                proto::log_error("the coordinator refused to let this node join: " + failure,
+                                 {{"GRAFT_NODE", state_.node_name}, {"GRAFT_PHASE", "failed"}},
+                                 proto::message_id::version_skew);
+            } else {
+                if (res.status != 200) throw refused("the coordinator refused a join spec: " + error_message(res));
+                proto::join_spec spec;
+                try {
+                    spec = proto::join_spec::from_json(proto::parse_json(res.body));
+                } catch (const proto::validation_error& e) {
+                    throw refused(std::string("the coordinator's join spec is malformed: ") + e.what());
+                }
+                if (spec.node_name != state_.node_name)
+                    throw refused("the join spec is for " + spec.node_name + ", not for this node " + state_.node_name);
+                const join_outcome outcome = joiner.join(spec, node_ip_);
+                if (outcome.joined) {
+                    enter(proto::phase::joined);
+                    co_await report(proto::phase::joined, "");
+                    proto::log_info("node " + state_.node_name + " joined the cluster",
+                                    {{"GRAFT_NODE", state_.node_name}, {"GRAFT_PHASE", "joined"}});
+                    sd_notify(0, ("STATUS=Joined as " + state_.node_name + "; waiting for the Node to be Ready").c_str());
+                    co_return 0;
+                }
+                failure = outcome.error;
+                proto::log_error("join failed: " + failure, {{"GRAFT_NODE", state_.node_name}, {"GRAFT_PHASE", "failed"}},
+                                 proto::message_id::join_failed);
             }
             state_.last_error = failure;
             enter(proto::phase::failed, failure);
-            proto::log_error("join failed: " + failure, {{"GRAFT_NODE", state_.node_name}, {"GRAFT_PHASE", "failed"}},
-                             proto::message_id::join_failed);
+            sd_notify(0, ("STATUS=Join failed: " + failure.substr(0, 200)).c_str());
             co_await report(proto::phase::failed, failure);
             if (options_.max_join_attempts && attempt >= options_.max_join_attempts) {
                 std::cerr << "graft-agent: giving up after " << attempt << " failed join attempt(s)\n";
@@ -264,35 +294,38 @@ private:
         }
     }
 
-    // Runs the join program on a 0600 JoinConfiguration that is removed afterwards; returns "" on success, else why not.
-    std::string run_join(const proto::join_spec& spec) {
-        const std::string file = store_.path("join-configuration.yaml");
-        // The directory as kubeadm on the node sees it; it exists when a step wrote a patch (swap policy allow).
-        const host h(options_.root);
-        const std::string patches = h.exists(kubeadm_patches_dir) ? kubeadm_patches_dir : "";
-        store_.write("join-configuration.yaml", kubeadm_join_configuration(spec, patches), 0600);
-        struct remove_after {
-            std::string path;
-            ~remove_after() { std::error_code ec; std::filesystem::remove(path, ec); }
-        } cleanup{file};
-
-        auto argv = options_.join_command;
-        argv.insert(argv.end(), {"join", "--config", file});
-        proto::log_info("joining with " + spec.display_command(), {{"GRAFT_NODE", state_.node_name}, {"GRAFT_STEP", "join"}});
-        std::string last;
-        proto::process_result result;
-        try {
-            result = proto::run_process(argv, options_.join_timeout, [&](std::string_view line) {
-                last = proto::redact_tokens(line);
-                proto::log_info(argv[0] + ": " + last, {{"GRAFT_NODE", state_.node_name}, {"GRAFT_STEP", "join"}});
-            });
-        } catch (const std::system_error& e) {
-            return e.what();
+    // Reports kubelet's health until the coordinator, which watches the cluster's Nodes, says this one is Ready.
+    net::awaitable<int> await_ready() {
+        std::string last_health;
+        for (;;) {
+            std::string health = "kubelet health not checked";
+            if (!options_.kubelet_healthz.empty()) {
+                auto problem = co_await kubelet_health(options_.kubelet_healthz);
+                health = problem.empty() ? "kubelet healthy" : "kubelet not healthy yet: " + problem;
+            }
+            if (health != last_health)
+                proto::log_info(health, {{"GRAFT_NODE", state_.node_name}, {"GRAFT_PHASE", "joined"}});
+            last_health = health;
+            const proto::node_status status = co_await report(proto::phase::joined, health);
+            if (!status.readiness_tracked) {
+                proto::log_info("node " + state_.node_name + " has joined; its coordinator does not watch the cluster's "
+                                "Nodes (it has no kubeconfig), so the agent's work ends here", {{"GRAFT_NODE", state_.node_name}});
+                co_return 0;
+            }
+            if (status.phase == "ready") {
+                enter(proto::phase::ready);
+                proto::log_info("node " + state_.node_name + " is Ready", {{"GRAFT_NODE", state_.node_name}, {"GRAFT_PHASE", "ready"}},
+                                proto::message_id::node_ready);
+                sd_notify(0, ("STATUS=Ready as " + state_.node_name).c_str());
+                co_return 0;
+            }
+            const std::string waiting = status.phase == "deleted"
+                ? "the Node was deleted from the cluster: " + status.reason
+                : (status.reason.empty() ? health : status.reason);
+            sd_notify(0, ("STATUS=Joined as " + state_.node_name + ", not Ready: " + waiting.substr(0, 200)).c_str());
+            net::steady_timer timer(co_await net::this_coro::executor, options_.readiness_interval);
+            co_await timer.async_wait(net::use_awaitable);
         }
-        if (result.timed_out) return argv[0] + " did not finish within " + std::to_string(options_.join_timeout.count()) + "s";
-        if (result.exit_code != 0)
-            return argv[0] + " exited with status " + std::to_string(result.exit_code) + (last.empty() ? "" : ": " + last);
-        return {};
     }
 
     const run_options& options_;
@@ -302,6 +335,7 @@ private:
     agent_state state_;
     backoff retry_;
     std::unique_ptr<proto::client_tls> node_tls_;
+    std::string node_ip_;  // as host preparation chose it
 };
 
 }  // namespace

@@ -1,6 +1,9 @@
 #pragma once
-// The agent's life on a node, from first boot to joined: enroll, report, fetch a join spec, join. It resumes from
+// The agent's life on a node, from first boot to Ready: enroll, prepare the host, fetch a join spec, join, and
+// report kubelet's health until the coordinator says the Node is Ready. It resumes from
 // ROOT/var/lib/graft after a restart or reboot instead of starting over. Runs on one thread.
+
+#include "agent/join.hpp"
 
 #include <chrono>
 #include <string>
@@ -11,17 +14,20 @@ namespace graft::agent {
 struct run_options {
     std::string config_path;
     std::string root = "/";
-    // The join program; the agent appends `join --config FILE`, as kubeadm expects.
-    std::vector<std::string> join_command{"kubeadm"};
+    // kubeadm, kubelet, k3s and k0s, and how long a join may take.
+    join_programs programs;
+    // kubelet's health endpoint, polled once the node has joined; empty: not checked.
+    std::string kubelet_healthz = "http://127.0.0.1:10248/healthz";
+    // How often a joined node reports until the coordinator says it is Ready.
+    std::chrono::milliseconds readiness_interval{10000};
     std::chrono::milliseconds backoff_initial{1000};
     std::chrono::milliseconds backoff_cap{60000};
     std::chrono::seconds request_timeout{15};
-    std::chrono::seconds join_timeout{600};
     // Give up after this many failed joins (0: never). A join that keeps failing is reported as failed each time.
     unsigned max_join_attempts = 0;
 };
 
-// Returns the process exit code: 0 once the node has joined, 1 on a fatal refusal (a bad token, a CA that does
+// Returns the process exit code: 0 once the node is Ready, 1 on a fatal refusal (a bad token, a CA that does
 // not match the pin) or when max_join_attempts ran out.
 int run_agent(const run_options& options);
 

@@ -43,6 +43,7 @@ agent_state state_store::load() const {
         s.phase = *p;
         s.node_name = r.optional_string("node_name").value_or("");
         s.coordinator = r.optional_string("coordinator").value_or("");
+        s.flavour = r.optional_string("flavour").value_or("kubeadm");
         s.last_error = r.optional_string("last_error").value_or("");
         if (auto reboot = r.optional_object("reboot")) {
             s.reboot_boot_id = reboot->required_string("boot_id");
@@ -69,6 +70,7 @@ void state_store::save(const agent_state& s) const {
     proto::json j{{"phase", proto::to_string(s.phase)},
                   {"node_name", s.node_name},
                   {"coordinator", s.coordinator},
+                  {"flavour", s.flavour},
                   {"last_error", s.last_error},
                   {"history", history}};
     if (!s.reboot_boot_file.empty()) j["reboot"] = {{"boot_id", s.reboot_boot_id}, {"boot_file", s.reboot_boot_file}};

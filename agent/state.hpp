@@ -24,6 +24,7 @@ struct agent_state {
     proto::phase phase = proto::phase::booted;
     std::string node_name;
     std::string coordinator;
+    std::string flavour = "kubeadm";  // what the coordinator's profile said this node joins with
     std::string last_error;
     std::vector<phase_event> history;
     // Set while the node reboots for a kernel command line change: the boot it was asked in, and the boot file changed.

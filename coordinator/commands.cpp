@@ -5,6 +5,11 @@
 #include "coordinator/enroll/tokens.hpp"
 #include "coordinator/http/server.hpp"
 #include "coordinator/join/backend.hpp"
+#include "coordinator/kube/client.hpp"
+#include "coordinator/kube/cluster_health.hpp"
+#include "coordinator/kube/kubeconfig.hpp"
+#include "coordinator/kube/node_watch.hpp"
+#include "coordinator/kube/readiness.hpp"
 #include "coordinator/status/table.hpp"
 #include "coordinator/store/registry.hpp"
 #include "proto/cli.hpp"
@@ -17,11 +22,14 @@
 #include "proto/version.hpp"
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <systemd/sd-daemon.h>
 
 #include <filesystem>
 #include <iostream>
+#include <optional>
+#include <thread>
 #include <sys/stat.h>
 
 namespace graft::coordinator {
@@ -38,19 +46,31 @@ Commands:
       Create a coordinator in DIR: its CA, server certificate, config.json and node registry. Prints the
       graft.json a node image needs on its boot partition (it holds a secret: keep it off shared storage).
         --listen HOST:PORT        address to bind (default: the advertise address)
-        --join-backend NAME       command (default) or static
-        --join-command "ARGV"     for command: the program printing a kubeadm join line
-                                  (default: kubeadm token create --print-join-command --ttl 15m)
-        --kube-endpoint HOST:PORT for static: the API server nodes join
+        --join-backend NAME       how nodes get their join credential:
+                                    kubeadm      a bootstrap token per node through the API (default)
+                                    k3s          the same, as a k3s secure token (or --k3s-node-token-file)
+                                    k0s          `k0s token create --role=worker` per node
+                                    kubeadm-cli  a program printing a `kubeadm join` line
+                                    static       one token for every node, from --kube-token-file
+        --kubeconfig FILE         the cluster's admin kubeconfig (default: /etc/kubernetes/admin.conf for
+                                  kubeadm, /etc/rancher/k3s/k3s.yaml for k3s; optional for the others,
+                                  where it adds version checks and readiness tracking)
+        --join-token-ttl DURATION how long a node's join credential lasts (default: 15m)
+        --join-command "ARGV"     for kubeadm-cli (default: kubeadm token create --print-join-command --ttl 15m)
+                                  and k0s (default: k0s token create --role=worker)
+        --kube-endpoint HOST:PORT the API server nodes join: required for static, and for k3s when the
+                                  kubeconfig names 127.0.0.1; overrides cluster-info for kubeadm
         --kube-token-file FILE    for static: a file holding the kubeadm bootstrap token
         --kube-ca FILE            for static: the cluster CA (default /etc/kubernetes/pki/ca.crt)
+        --k3s-node-token-file F   for k3s: give nodes the server's node-token instead of their own token
         --node-name-prefix P      nodes are named P-1, P-2, ... (default: node)
         --token-ttl DURATION      lifetime of the first enrollment token (default: 24h)
         --token-uses N            how many nodes may enroll with it (default: no limit)
   boot-config --config FILE [--token-ttl DURATION] [--token-uses N]
       Create a fresh enrollment token and print a graft.json for the boot partition.
-  serve --config FILE
-      Run the coordinator's HTTPS API until SIGTERM or SIGINT.
+  serve --config FILE [--handler-threads N] [--watch-timeout SECONDS]
+      Run the coordinator's HTTPS API until SIGTERM or SIGINT. With a kubeconfig, it also watches the
+      cluster's Nodes and marks graft nodes ready (revoking their join credential) or deleted.
   status --config FILE [--json]
       Ask the running coordinator for every node and print a table (or its JSON).
   help, --help
@@ -96,7 +116,8 @@ std::pair<std::string, std::string> host_port_flag(const std::string& value, con
 int init(const std::vector<std::string>& argv) {
     proto::cli_args args(argv,
                          {"dir", "advertise", "listen", "join-backend", "join-command", "kube-endpoint", "kube-token-file",
-                          "kube-ca", "node-name-prefix", "token-ttl", "token-uses"},
+                          "kube-ca", "node-name-prefix", "token-ttl", "token-uses", "kubeconfig", "join-token-ttl",
+                          "k3s-node-token-file"},
                          {});
     coordinator_config config;
     config.state_dir = std::filesystem::absolute(args.required("dir")).lexically_normal().string();
@@ -110,14 +131,40 @@ int init(const std::vector<std::string>& argv) {
     const auto ttl = duration_flag(args, "token-ttl", std::chrono::hours(24));
     const auto uses = uses_flag(args);
 
-    config.join.backend = args.value("join-backend").value_or("command");
-    if (config.join.backend == "command") {
+    config.join.backend = args.value("join-backend").value_or("kubeadm");
+    if (config.join.backend == "command") config.join.backend = "kubeadm-cli";
+    const std::string& backend = config.join.backend;
+    if (backend != "kubeadm" && backend != "k3s" && backend != "k0s" && backend != "kubeadm-cli" && backend != "static")
+        throw proto::usage_error("--join-backend must be kubeadm, k3s, k0s, kubeadm-cli or static, got '" + backend + "'");
+    config.join.token_ttl = duration_flag(args, "join-token-ttl", std::chrono::minutes(15));
+    if (auto ep = args.value("kube-endpoint")) {
+        host_port_flag(*ep, "kube-endpoint");
+        config.join.api_server_endpoint = *ep;
+    }
+    if (backend == "kubeadm") config.kubeconfig = args.value("kubeconfig").value_or("/etc/kubernetes/admin.conf");
+    else if (backend == "k3s") config.kubeconfig = args.value("kubeconfig").value_or("/etc/rancher/k3s/k3s.yaml");
+    else config.kubeconfig = args.value("kubeconfig").value_or("");
+    if (!config.kubeconfig.empty()) {
+        config.kubeconfig = std::filesystem::absolute(config.kubeconfig).lexically_normal().string();
+        try {
+            load_kubeconfig(config.kubeconfig);  // only to catch a wrong file now rather than at the first join
+        } catch (const std::exception& e) {
+            throw proto::usage_error(std::string(e.what()) + " (give the cluster's admin kubeconfig with --kubeconfig, "
+                                     "or choose another --join-backend)");
+        }
+    }
+    if (backend == "kubeadm-cli") {
         config.join.command = proto::split_words(
             args.value("join-command").value_or("kubeadm token create --print-join-command --ttl 15m"));
         if (config.join.command.empty()) throw proto::usage_error("--join-command is empty");
-    } else if (config.join.backend == "static") {
-        config.join.api_server_endpoint = args.required("kube-endpoint");
-        host_port_flag(config.join.api_server_endpoint, "kube-endpoint");
+    } else if (backend == "k0s") {
+        config.join.command = proto::split_words(args.value("join-command").value_or("k0s token create --role=worker"));
+        if (config.join.command.empty()) throw proto::usage_error("--join-command is empty");
+    } else if (backend == "k3s") {
+        if (auto f = args.value("k3s-node-token-file"))
+            config.join.k3s_token_file = std::filesystem::absolute(*f).lexically_normal().string();
+    } else if (backend == "static") {
+        if (config.join.api_server_endpoint.empty()) args.required("kube-endpoint");
         const std::string token_file = args.required("kube-token-file");
         std::string token = proto::read_file(token_file);
         while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
@@ -127,8 +174,6 @@ int init(const std::vector<std::string>& argv) {
         const std::string ca_file = args.value("kube-ca").value_or("/etc/kubernetes/pki/ca.crt");
         auto cluster_ca = proto::certificate_from_pem(proto::read_file(ca_file));
         config.join.ca_cert_hashes = {proto::spki_pin(*cluster_ca)};
-    } else {
-        throw proto::usage_error("--join-backend must be command or static, got '" + config.join.backend + "'");
     }
 
     const std::string config_path = config.state_dir + "/config.json";
@@ -160,16 +205,52 @@ int boot_config(const std::vector<std::string>& argv) {
 }
 
 int serve(const std::vector<std::string>& argv) {
-    proto::cli_args args(argv, {"config", "handler-threads"}, {});
+    proto::cli_args args(argv, {"config", "handler-threads", "watch-timeout"}, {});
     auto config = coordinator_config::load(args.required("config"));
     const auto threads = static_cast<std::size_t>(args.number("handler-threads", 4, 1, 64));
+    node_watch_settings watch_settings;
+    watch_settings.watch_timeout = std::chrono::seconds(args.number("watch-timeout", 300, 1, 3600));
     auto ca = certificate_authority::load(config.state_dir);
     auto registry = open_sqlite_registry(config.database_path());
-    auto joins = make_join_backend(config.join);
+    // A kubeconfig that cannot be used is reported (status, journal, each join's 503) but does not stop serving:
+    // enrollment and host preparation go on, and the file is read again until it works.
+    std::shared_ptr<kube_connection> kube;
+    std::unique_ptr<cluster_health> cluster;
+    if (!config.kubeconfig.empty()) {
+        kube = std::make_shared<kube_connection>(config.kubeconfig);
+        cluster = std::make_unique<cluster_health>(config.kubeconfig);
+    }
+    auto joins = make_join_backend(config.join, kube);
     auto tls = proto::make_server_context(proto::read_file(config.state_dir + "/server.crt"),
                                           proto::read_file(config.state_dir + "/server.key"), ca.ca_pem());
     coordinator_state state{*registry, ca, *joins, config.node_name_prefix,
                             std::chrono::duration_cast<std::chrono::seconds>(config.certificate_lifetime)};
+    state.cluster = cluster.get();
+
+    // The Node watch runs on a thread of its own: its API calls block, and must not hold up the server's threads.
+    net::io_context watch_io;
+    std::thread watcher;
+    std::optional<readiness_tracker> tracker;
+    if (kube) {
+        tracker.emplace(*registry, *joins);
+        net::co_spawn(watch_io, watch_nodes(*kube, *tracker, *cluster, watch_settings), [](std::exception_ptr e) {
+            if (!e) return;
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                proto::log_error(std::string("the Node watch stopped: ") + ex.what(), {}, proto::message_id::kube_api_problem);
+            }
+        });
+        watcher = std::thread([&] { watch_io.run(); });
+    }
+    struct stop_watcher {
+        net::io_context& io;
+        std::thread& thread;
+        ~stop_watcher() {
+            io.stop();
+            if (thread.joinable()) thread.join();
+        }
+    } stop_watch{watch_io, watcher};
 
     auto [host, port] = split_host_port(config.listen, "listen");
     net::io_context io;
@@ -212,6 +293,7 @@ int status(const std::vector<std::string>& argv) {
     }
     std::vector<proto::node_status> nodes;
     for (const auto& n : body.at("nodes")) nodes.push_back(proto::node_status::from_json(n));
+    if (body.contains("cluster")) std::cout << format_cluster_summary(body["cluster"]);
     std::cout << format_status_table(nodes, proto::clock::now());
     return 0;
 }

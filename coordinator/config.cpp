@@ -49,9 +49,27 @@ coordinator_config coordinator_config::load(const std::string& path) {
         }
         auto j = r.required_object("join");
         c.join.backend = j.required_string("backend");
-        if (c.join.backend == "static") {
-            c.join.api_server_endpoint = j.required_string("api_server_endpoint");
-            split_host_port(c.join.api_server_endpoint, "field 'join.api_server_endpoint'");
+        if (c.join.backend == "command") c.join.backend = "kubeadm-cli";  // its name before k3s and k0s came
+        const std::string& b = c.join.backend;
+        if (b != "static" && b != "kubeadm-cli" && b != "kubeadm" && b != "k3s" && b != "k0s")
+            throw proto::validation_error("join.backend", "expected \"kubeadm\", \"k3s\", \"k0s\", \"kubeadm-cli\" or "
+                                                          "\"static\", got \"" + b + "\"");
+        if (auto k = r.optional_object("kubernetes")) {
+            c.kubeconfig = k->required_string("kubeconfig");
+            k->finish();
+        }
+        if ((b == "kubeadm" || b == "k3s") && c.kubeconfig.empty())
+            throw proto::validation_error("kubernetes.kubeconfig", "the " + b + " join backend needs the cluster's admin "
+                                          "kubeconfig, such as /etc/kubernetes/admin.conf");
+        if (b == "static" || b == "kubeadm" || b == "k3s") {
+            auto ep = j.optional_string("api_server_endpoint");
+            if (b == "static" && !ep) j.required_string("api_server_endpoint");
+            if (ep) {
+                split_host_port(*ep, "field 'join.api_server_endpoint'");
+                c.join.api_server_endpoint = *ep;
+            }
+        }
+        if (b == "static") {
             c.join.token = j.required_string("token");
             if (!proto::is_bootstrap_token(c.join.token))
                 throw proto::validation_error("join.token", "expected a kubeadm token [a-z0-9]{6}.[a-z0-9]{16}");
@@ -60,18 +78,26 @@ coordinator_config coordinator_config::load(const std::string& path) {
                 throw proto::validation_error("join.ca_cert_hashes", "needs the cluster CA's sha256:<hex> pin");
             for (const auto& h : c.join.ca_cert_hashes)
                 if (!proto::is_spki_pin(h)) throw proto::validation_error("join.ca_cert_hashes", "'" + h + "' is not sha256:<64 hex>");
-        } else if (c.join.backend == "command") {
+        }
+        if (b == "kubeadm-cli" || b == "k0s") {
             c.join.command = j.string_list("command");
             if (c.join.command.empty())
-                throw proto::validation_error("join.command", "needs a program and its arguments, such as "
-                                                              "[\"kubeadm\", \"token\", \"create\", \"--print-join-command\", \"--ttl\", \"15m\"]");
+                throw proto::validation_error("join.command", b == "k0s"
+                    ? "needs a program and its arguments, such as [\"k0s\", \"token\", \"create\", \"--role=worker\"]"
+                    : "needs a program and its arguments, such as "
+                      "[\"kubeadm\", \"token\", \"create\", \"--print-join-command\", \"--ttl\", \"15m\"]");
             if (auto t = j.optional_integer("timeout_seconds")) {
                 if (*t < 1 || *t > 600) throw proto::validation_error("join.timeout_seconds", "expected 1 to 600");
                 c.join.command_timeout = std::chrono::seconds(*t);
             }
-        } else {
-            throw proto::validation_error("join.backend", "expected \"static\" or \"command\", got \"" + c.join.backend + "\"");
         }
+        if (b == "kubeadm" || b == "k3s" || b == "k0s") {
+            if (auto t = j.optional_integer("token_ttl_seconds")) {
+                if (*t < 1 || *t > 24 * 3600) throw proto::validation_error("join.token_ttl_seconds", "expected 1 to 86400");
+                c.join.token_ttl = std::chrono::seconds(*t);
+            }
+        }
+        if (b == "k3s") c.join.k3s_token_file = j.optional_string("node_token_file").value_or("");
         j.finish();
         r.finish();
         return c;
@@ -86,20 +112,36 @@ std::string coordinator_config::to_json_text() const {
                   {"advertise", advertise},
                   {"node_name_prefix", node_name_prefix},
                   {"certificate_lifetime_hours", certificate_lifetime.count()}};
-    if (join.backend == "static")
-        j["join"] = {{"backend", "static"},
-                     {"api_server_endpoint", join.api_server_endpoint},
-                     {"token", join.token},
-                     {"ca_cert_hashes", join.ca_cert_hashes}};
-    else
-        j["join"] = {{"backend", "command"}, {"command", join.command}, {"timeout_seconds", join.command_timeout.count()}};
+    proto::json jn{{"backend", join.backend}};
+    const std::string& b = join.backend;
+    if (!join.api_server_endpoint.empty()) jn["api_server_endpoint"] = join.api_server_endpoint;
+    if (b == "static") {
+        jn["token"] = join.token;
+        jn["ca_cert_hashes"] = join.ca_cert_hashes;
+    }
+    if (b == "kubeadm-cli" || b == "k0s") {
+        jn["command"] = join.command;
+        jn["timeout_seconds"] = join.command_timeout.count();
+    }
+    if (b == "kubeadm" || b == "k3s" || b == "k0s") jn["token_ttl_seconds"] = join.token_ttl.count();
+    if (b == "k3s" && !join.k3s_token_file.empty()) jn["node_token_file"] = join.k3s_token_file;
+    j["join"] = jn;
+    if (!kubeconfig.empty()) j["kubernetes"] = {{"kubeconfig", kubeconfig}};
     return j.dump(2) + "\n";
 }
 
-std::unique_ptr<join_backend> make_join_backend(const join_config& config) {
+std::unique_ptr<join_backend> make_join_backend(const join_config& config, std::shared_ptr<kube_connection> kube) {
     if (config.backend == "static")
         return make_static_backend(config.api_server_endpoint, config.token, config.ca_cert_hashes);
-    return make_command_backend(config.command, config.command_timeout);
+    if (config.backend == "kubeadm-cli") return make_command_backend(config.command, config.command_timeout);
+    if (config.backend == "k0s") return make_k0s_backend(config.command, config.token_ttl, config.command_timeout, kube);
+    bootstrap_token_settings settings;
+    settings.ttl = config.token_ttl;
+    settings.api_server_endpoint = config.api_server_endpoint;
+    settings.k3s_token_file = config.k3s_token_file;
+    if (!kube) throw std::invalid_argument("the " + config.backend + " join backend needs a kubeconfig");
+    if (config.backend == "k3s") return make_k3s_backend(std::move(kube), settings);
+    return make_kubeadm_backend(std::move(kube), settings);
 }
 
 }  // namespace graft::coordinator

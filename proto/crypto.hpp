@@ -2,6 +2,7 @@
 // Small cryptographic helpers over OpenSSL: a CSPRNG, SHA-256, constant-time comparison.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,5 +19,10 @@ std::string random_hex(std::size_t count);
 std::string sha256_hex(std::string_view data);
 // Compares in time that depends only on the lengths, never on where the strings first differ.
 bool constant_time_equal(std::string_view a, std::string_view b);
+
+// Standard base64 (RFC 4648 section 4) with padding, as Kubernetes uses for Secret data and kubeconfig *-data fields.
+std::string base64_encode(std::string_view data);
+// Strict: nullopt on a character outside the alphabet, a wrong length or misplaced padding. Line breaks are skipped.
+std::optional<std::string> base64_decode(std::string_view text);
 
 }  // namespace graft::proto

@@ -23,6 +23,18 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
+void verify_server_name(SSL* ssl, const std::string& host) {
+    boost::system::error_code ec;
+    net::ip::make_address(host, ec);
+    if (!ec) {
+        if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()) != 1)
+            throw std::runtime_error("cannot verify against address " + host);
+    } else {
+        if (SSL_set1_host(ssl, host.c_str()) != 1 || SSL_set_tlsext_host_name(ssl, host.c_str()) != 1)
+            throw std::runtime_error("cannot verify against host " + host);
+    }
+}
+
 https_endpoint parse_https_url(std::string_view url) {
     constexpr std::string_view scheme = "https://";
     if (url.substr(0, scheme.size()) != scheme)
@@ -53,22 +65,12 @@ https_endpoint parse_https_url(std::string_view url) {
 }
 
 net::awaitable<http_result> https_call(net::ssl::context& ctx, https_endpoint endpoint, http::verb verb,
-                                       std::string target, std::string body, std::chrono::seconds timeout) {
+                                       std::string target, std::string body, std::chrono::seconds timeout,
+                                       http_headers headers) {
     auto executor = co_await net::this_coro::executor;
     net::ip::tcp::resolver resolver(executor);
     beast::ssl_stream<beast::tcp_stream> stream(executor, ctx);
-
-    // The server's certificate must name the host we dialled: an IP SAN for an address, a DNS SAN (and SNI) otherwise.
-    boost::system::error_code ec;
-    net::ip::make_address(endpoint.host, ec);
-    if (!ec) {
-        if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(stream.native_handle()), endpoint.host.c_str()) != 1)
-            throw std::runtime_error("cannot verify against address " + endpoint.host);
-    } else {
-        if (SSL_set1_host(stream.native_handle(), endpoint.host.c_str()) != 1 ||
-            SSL_set_tlsext_host_name(stream.native_handle(), endpoint.host.c_str()) != 1)
-            throw std::runtime_error("cannot verify against host " + endpoint.host);
-    }
+    verify_server_name(stream.native_handle(), endpoint.host);
 
     beast::get_lowest_layer(stream).expires_after(timeout);
     auto results = co_await resolver.async_resolve(endpoint.host, endpoint.port, net::use_awaitable);
@@ -80,6 +82,7 @@ net::awaitable<http_result> https_call(net::ssl::context& ctx, https_endpoint en
     req.set(http::field::user_agent, std::string("graft/") + graft_version);
     req.set(http::field::connection, "close");
     if (!body.empty()) req.set(http::field::content_type, "application/json");
+    for (const auto& [name, value] : headers) req.set(name, value);
     req.body() = std::move(body);
     req.prepare_payload();
     co_await http::async_write(stream, req, net::use_awaitable);
@@ -102,9 +105,10 @@ net::awaitable<http_result> https_call(net::ssl::context& ctx, https_endpoint en
 }
 
 http_result https_call_sync(net::ssl::context& ctx, const https_endpoint& endpoint, http::verb verb,
-                            const std::string& target, const std::string& body, std::chrono::seconds timeout) {
+                            const std::string& target, const std::string& body, std::chrono::seconds timeout,
+                            const http_headers& headers) {
     net::io_context io;
-    auto result = net::co_spawn(io, https_call(ctx, endpoint, verb, target, body, timeout), net::use_future);
+    auto result = net::co_spawn(io, https_call(ctx, endpoint, verb, target, body, timeout, headers), net::use_future);
     io.run();
     return result.get();
 }

@@ -5,10 +5,13 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/http/verb.hpp>
+#include <openssl/ssl.h>
 
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace graft::proto {
 
@@ -26,14 +29,21 @@ struct http_result {
     std::string retry_after;  // the Retry-After header, when the server sent one
 };
 
+using http_headers = std::vector<std::pair<std::string, std::string>>;
+
 // Connection, TLS and protocol failures throw boost::system::system_error; any HTTP status is a result.
+// `headers` are added to the request (an Authorization header, say); they are never logged.
 boost::asio::awaitable<http_result> https_call(boost::asio::ssl::context& ctx, https_endpoint endpoint,
                                                boost::beast::http::verb verb, std::string target, std::string body,
-                                               std::chrono::seconds timeout);
+                                               std::chrono::seconds timeout, http_headers headers = {});
 
 // The same, on an io_context of its own, for command-line tools.
 http_result https_call_sync(boost::asio::ssl::context& ctx, const https_endpoint& endpoint,
                             boost::beast::http::verb verb, const std::string& target, const std::string& body,
-                            std::chrono::seconds timeout);
+                            std::chrono::seconds timeout, const http_headers& headers = {});
+
+// Makes the TLS stream check that the server's certificate names `host`: an IP SAN for an address literal,
+// a DNS SAN (and SNI) for a name.
+void verify_server_name(SSL* ssl, const std::string& host);
 
 }  // namespace graft::proto

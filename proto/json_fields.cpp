@@ -85,6 +85,12 @@ std::optional<std::int64_t> object_reader::optional_integer(std::string_view key
     return std::nullopt;
 }
 
+bool object_reader::required_bool(std::string_view key) {
+    const json& v = require(key);
+    if (!v.is_boolean()) throw validation_error(path_of(key), std::string("expected true or false, got ") + type_name(v));
+    return v.get<bool>();
+}
+
 std::vector<std::string> object_reader::string_list(std::string_view key) {
     std::vector<std::string> out;
     const json* v = find(key);

@@ -13,12 +13,18 @@ inline constexpr const char* phase_changed = "50f0f3259c5742fd885124dca8df2910";
 inline constexpr const char* join_failed = "421fb894cd014282a664872ed91b3782";
 inline constexpr const char* coordinator_unreachable = "00f51f532eda498ea0ef2832d752567e";
 
+inline constexpr const char* node_ready = "051301af7b914834acaf3698147c3f7c";
+inline constexpr const char* join_credential_revoked = "33d3c1c6539f47d49712f00798c6d70e";
+inline constexpr const char* kube_api_problem = "985e33f2b9214ad0835021c20a4873bb";
+inline constexpr const char* version_skew = "f442df8f4a87412e9bdb979dd9f1a504";
+
 inline constexpr const char* step_changed = "370ac3c58b634aa28ece5c21a36edc60";
 inline constexpr const char* step_blocked = "be4e93f936ca49fc915d2b0de56b4ff6";
 
 // Every ID above: the catalog test checks each one has an entry in systemd/graft.catalog.
 inline constexpr const char* all[] = {coordinator_started, node_enrolled,  enrollment_refused,     join_issued,
                                       join_backend_failed, phase_changed,  join_failed,            coordinator_unreachable,
-                                      step_changed,        step_blocked};
+                                      step_changed,        step_blocked,   node_ready,             join_credential_revoked,
+                                      kube_api_problem,    version_skew};
 
 }  // namespace graft::proto::message_id

@@ -10,7 +10,7 @@ namespace graft::proto {
 namespace {
 
 constexpr std::array phase_names{"flashed",    "booted",  "enrolled", "configuring", "rebooting", "configured",
-                                 "joining",    "joined",  "ready",    "failed",      "pending_approval"};
+                                 "joining",    "joined",  "ready",    "failed",      "pending_approval", "deleted"};
 
 constexpr std::size_t max_text = 256;
 constexpr std::size_t max_list = 64;
@@ -232,14 +232,22 @@ join_spec join_spec::from_json(const json& j) {
     s.node_name = r.required_string("node_name");
     if (!is_node_name(s.node_name)) throw validation_error("node_name", "not a valid Kubernetes node name");
     s.flavour = r.required_string("flavour");
-    if (s.flavour != "kubeadm") throw validation_error("flavour", "this agent joins with kubeadm only");
+    if (s.flavour != "kubeadm" && s.flavour != "k3s" && s.flavour != "k0s")
+        throw validation_error("flavour", "expected kubeadm, k3s or k0s");
     s.api_server_endpoint = bounded(r, "api_server_endpoint");
     if (s.api_server_endpoint.empty()) throw validation_error("api_server_endpoint", "is empty");
     s.token = r.required_string("token");
-    if (!is_bootstrap_token(s.token))
+    if (s.token.size() > 16 * 1024) throw validation_error("token", "is longer than 16 KiB");
+    if (s.flavour == "kubeadm" && !is_bootstrap_token(s.token))
         throw validation_error("token", "not a kubeadm bootstrap token ([a-z0-9]{6}.[a-z0-9]{16})");
+    // graft hands out k3s tokens only in the secure form, which lets the node check the server's CA first.
+    if (s.flavour == "k3s" && (!s.token.starts_with("K10") || s.token.find("::") == std::string::npos))
+        throw validation_error("token", "not a k3s secure token (K10<ca hash>::<credentials>)");
+    if (s.flavour == "k0s" && (s.token.empty() || s.token.find_first_of(" \n\t'\"") != std::string::npos))
+        throw validation_error("token", "not a k0s join token (base64 text)");
     s.ca_cert_hashes = bounded_list(r, "ca_cert_hashes");
-    if (s.ca_cert_hashes.empty()) throw validation_error("ca_cert_hashes", "needs at least one sha256:<hex> pin");
+    if (s.flavour == "kubeadm" && s.ca_cert_hashes.empty())
+        throw validation_error("ca_cert_hashes", "needs at least one sha256:<hex> pin");
     for (std::size_t i = 0; i < s.ca_cert_hashes.size(); ++i)
         if (!is_spki_pin(s.ca_cert_hashes[i]))
             throw validation_error("ca_cert_hashes[" + std::to_string(i) + "]", "expected sha256:<64 hex digits>");
@@ -251,6 +259,15 @@ join_spec join_spec::from_json(const json& j) {
 }
 
 std::string join_spec::display_command() const {
+    if (flavour == "k3s") {
+        // Keep K10<ca hash>:: and the token id; the credentials' secret goes.
+        const auto sep = token.find("::");
+        const std::string creds = sep == std::string::npos ? "" : token.substr(sep + 2);
+        const std::string shown = is_bootstrap_token(creds) ? creds.substr(0, 7) + "****************" : "****";
+        return "k3s agent --server https://" + api_server_endpoint + " --token " +
+               (sep == std::string::npos ? "" : token.substr(0, sep + 2)) + shown;
+    }
+    if (flavour == "k0s") return "k0s install worker --token-file <k0s join token for " + api_server_endpoint + ">";
     std::string redacted = token.size() > 7 ? token.substr(0, 7) + std::string(token.size() - 7, '*') : "****";
     std::string cmd = "kubeadm join " + api_server_endpoint + " --token " + redacted;
     for (const auto& h : ca_cert_hashes) cmd += " --discovery-token-ca-cert-hash " + h;
@@ -263,7 +280,8 @@ json node_status::to_json() const {
     return {{"name", name},     {"phase", phase},   {"reason", reason},
             {"address", address}, {"model", model}, {"arch", arch},
             {"enrolled_at", enrolled_at}, {"updated_at", updated_at},
-            {"join_command", join_command}, {"join_issued_at", join_issued_at}};
+            {"join_command", join_command}, {"join_issued_at", join_issued_at},
+            {"readiness_tracked", readiness_tracked}};
 }
 
 node_status node_status::from_json(const json& j) {
@@ -279,6 +297,7 @@ node_status node_status::from_json(const json& j) {
     s.updated_at = r.required_string("updated_at");
     s.join_command = r.required_string("join_command");
     s.join_issued_at = r.required_string("join_issued_at");
+    s.readiness_tracked = r.required_bool("readiness_tracked");
     r.finish();
     return s;
 }

@@ -12,8 +12,10 @@
 
 namespace graft::proto {
 
-// Where a node is in its life, in order; failed and pending_approval stand outside the order.
-enum class phase { flashed, booted, enrolled, configuring, rebooting, configured, joining, joined, ready, failed, pending_approval };
+// Where a node is in its life, in order; failed, pending_approval and deleted (its Node object was deleted from the
+// cluster) stand outside the order.
+enum class phase { flashed, booted, enrolled, configuring, rebooting, configured, joining, joined, ready, failed, pending_approval,
+                   deleted };
 std::string_view to_string(phase p);
 std::optional<phase> phase_from_string(std::string_view text);
 
@@ -88,15 +90,19 @@ struct join_request {
 // shows it redacted.
 struct join_spec {
     std::string node_name;
-    std::string flavour = "kubeadm";
+    std::string flavour = "kubeadm";  // kubeadm, k3s or k0s
     std::string api_server_endpoint;  // host:port
-    std::string token;                // kubeadm: <id>.<secret>, [a-z0-9]{6}.[a-z0-9]{16}
-    std::vector<std::string> ca_cert_hashes;
+    // kubeadm: <id>.<secret>, [a-z0-9]{6}.[a-z0-9]{16}; k3s: a secure token K10<ca hash>::<credentials>;
+    // k0s: the join token `k0s token create` prints
+    std::string token;
+    std::vector<std::string> ca_cert_hashes;  // kubeadm: sha256:<hex> pins of the cluster CA
     std::string expires_at;           // RFC 3339, empty when the backend does not say
+    // The coordinator's own note of which credential this is (a bootstrap token id), so it can revoke it; never sent.
+    std::string credential_id;
 
     json to_json() const;
     static join_spec from_json(const json& j);
-    // The kubeadm join command line this spec stands for, with the token's secret half replaced by asterisks.
+    // The join command line this spec stands for, with the token's secret part replaced by asterisks.
     std::string display_command() const;
 };
 
@@ -117,6 +123,9 @@ struct node_status {
     std::string updated_at;
     std::string join_command;    // redacted, empty until a join spec was issued
     std::string join_issued_at;  // RFC 3339, empty until then
+    // Whether the coordinator watches the cluster's Nodes, and so will move this node to ready (or deleted). A node
+    // whose coordinator does not (it has no kubeconfig) is done once it has joined.
+    bool readiness_tracked = false;
 
     json to_json() const;
     static node_status from_json(const json& j);

@@ -26,7 +26,7 @@ std::string format_time(std::optional<std::int64_t> unix_seconds) {
     return unix_seconds ? proto::to_rfc3339(proto::from_unix(*unix_seconds)) : std::string();
 }
 
-proto::node_status to_status(const node_record& n) {
+proto::node_status to_status(const node_record& n, const coordinator_state& state) {
     proto::node_status s;
     s.name = n.name;
     s.phase = n.phase;
@@ -38,6 +38,7 @@ proto::node_status to_status(const node_record& n) {
     s.updated_at = format_time(n.updated_at);
     s.join_command = n.join_command;
     s.join_issued_at = format_time(n.join_issued_at);
+    s.readiness_tracked = state.cluster != nullptr;
     return s;
 }
 
@@ -121,6 +122,7 @@ response enroll(const request& req, const request_context& ctx, coordinator_stat
     out.node_name = result.node.name;
     out.certificate_pem = result.certificate_pem;
     out.ca_certificate_pem = state.ca.ca_pem();
+    out.profile.flavour = state.joins.flavour();
     return json_response(http::status::ok, out.to_json(), req.version());
 }
 
@@ -135,6 +137,10 @@ response report(const request& req, const request_context& ctx, coordinator_stat
                               req.version());
     auto before = state.registry.find(name);
     if (!before) return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
+    // A joined node keeps reporting until it is Ready; whether it is Ready, or was deleted, is the cluster's word,
+    // which the Node watch has recorded. The node learns it from this answer.
+    if (body.phase == proto::phase::joined && (before->phase == "ready" || before->phase == "deleted"))
+        return json_response(http::status::ok, to_status(*before, state).to_json(), req.version());
     const std::string phase(proto::to_string(body.phase));
     state.registry.record_phase(name, phase, body.message, body.address ? body.address : ctx.remote_address,
                                 proto::to_unix(state.now()));
@@ -143,7 +149,7 @@ response report(const request& req, const request_context& ctx, coordinator_stat
         proto::log(level, "node " + name + " is " + phase + (body.message.empty() ? "" : ": " + body.message),
                    {{"GRAFT_NODE", name}, {"GRAFT_PHASE", phase}}, proto::message_id::phase_changed);
     }
-    return json_response(http::status::ok, to_status(*state.registry.find(name)).to_json(), req.version());
+    return json_response(http::status::ok, to_status(*state.registry.find(name), state).to_json(), req.version());
 }
 
 response join(const request& req, coordinator_state& state, const std::string& name) {
@@ -154,6 +160,10 @@ response join(const request& req, coordinator_state& state, const std::string& n
     proto::join_spec spec;
     try {
         spec = state.joins.issue(*node, std::get<proto::join_request>(parsed));
+    } catch (const join_refused& e) {
+        proto::log_error(std::string("refused a join credential for ") + name + ": " + e.what(), {{"GRAFT_NODE", name}},
+                         proto::message_id::version_skew);
+        return error_response(http::status::conflict, "version_skew", e.what(), req.version());
     } catch (const join_error& e) {
         proto::log_error(std::string("cannot issue a join credential for ") + name + ": " + e.what(),
                          {{"GRAFT_NODE", name}}, proto::message_id::join_backend_failed);
@@ -163,7 +173,7 @@ response join(const request& req, coordinator_state& state, const std::string& n
     }
     std::optional<std::int64_t> expires;
     if (auto t = proto::from_rfc3339(spec.expires_at)) expires = proto::to_unix(*t);
-    state.registry.record_join(name, spec.display_command(), proto::to_unix(state.now()), expires);
+    state.registry.record_join(name, spec.display_command(), proto::to_unix(state.now()), expires, spec.credential_id);
     proto::log_info("issued a join credential for " + name + " (" + spec.display_command() + ")",
                     {{"GRAFT_NODE", name}}, proto::message_id::join_issued);
     return json_response(http::status::ok, spec.to_json(), req.version());
@@ -171,8 +181,10 @@ response join(const request& req, coordinator_state& state, const std::string& n
 
 response list_nodes(const request& req, coordinator_state& state) {
     proto::json nodes = proto::json::array();
-    for (const auto& n : state.registry.list()) nodes.push_back(to_status(n).to_json());
-    return json_response(http::status::ok, {{"nodes", nodes}}, req.version());
+    for (const auto& n : state.registry.list()) nodes.push_back(to_status(n, state).to_json());
+    proto::json body{{"nodes", nodes}};
+    if (state.cluster) body["cluster"] = state.cluster->to_json();
+    return json_response(http::status::ok, body, req.version());
 }
 
 response method_not_allowed(const request& req, const char* allowed) {
@@ -205,7 +217,7 @@ response route(const request& req, const request_context& ctx, coordinator_state
             if (!get) return method_not_allowed(req, "GET");
             auto node = state.registry.find(name);
             if (!node) return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
-            return json_response(http::status::ok, to_status(*node).to_json(), req.version());
+            return json_response(http::status::ok, to_status(*node, state).to_json(), req.version());
         }
         if (action == "report" || action == "join") {
             if (!post) return method_not_allowed(req, "POST");

@@ -4,6 +4,7 @@
 
 #include "coordinator/enroll/authority.hpp"
 #include "coordinator/join/backend.hpp"
+#include "coordinator/kube/cluster_health.hpp"
 #include "coordinator/store/registry.hpp"
 #include "proto/time.hpp"
 
@@ -29,6 +30,8 @@ struct coordinator_state {
     std::string node_name_prefix = "node";
     std::chrono::seconds certificate_lifetime{std::chrono::hours(24 * 30)};
     std::function<proto::clock::time_point()> now = [] { return proto::clock::now(); };
+    // What the coordinator knows of the Kubernetes API server; null when it has no kubeconfig.
+    const cluster_health* cluster = nullptr;
 };
 
 struct request_context {

@@ -15,7 +15,7 @@ std::string format_status_table(const std::vector<proto::node_status>& nodes, pr
     };
     for (const auto& n : nodes) {
         std::string phase = n.phase;
-        if (!n.reason.empty() && (n.phase == "failed" || n.phase == "pending_approval")) phase += " (" + n.reason + ")";
+        if (!n.reason.empty() && n.phase != "ready") phase += " (" + n.reason + ")";
         rows.push_back({n.name, phase, n.address.empty() ? "-" : n.address, age(n.enrolled_at),
                         n.join_issued_at.empty() ? "-" : age(n.join_issued_at) + " ago",
                         n.join_command.empty() ? "-" : n.join_command});
@@ -34,6 +34,17 @@ std::string format_status_table(const std::vector<proto::node_status>& nodes, pr
     }
     if (nodes.empty()) out += "(no nodes have enrolled yet)\n";
     return out;
+}
+
+std::string format_cluster_summary(const proto::json& cluster) {
+    auto field = [&](const char* key) {
+        return cluster.contains(key) && cluster[key].is_string() ? cluster[key].get<std::string>() : std::string();
+    };
+    std::string out = "cluster: " + field("state");
+    if (!field("version").empty()) out += ", Kubernetes " + field("version");
+    out += " (" + field("kubeconfig") + ")\n";
+    if (!field("last_error").empty()) out += "last cluster error at " + field("last_error_at") + ": " + field("last_error") + "\n";
+    return out + "\n";
 }
 
 }  // namespace graft::coordinator

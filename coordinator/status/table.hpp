@@ -10,5 +10,7 @@
 namespace graft::coordinator {
 
 std::string format_status_table(const std::vector<proto::node_status>& nodes, proto::clock::time_point now);
+// One or two lines on the Kubernetes API server, from the "cluster" object of GET /v1/nodes.
+std::string format_cluster_summary(const proto::json& cluster);
 
 }  // namespace graft::coordinator

@@ -29,6 +29,7 @@ struct node_record {
     std::string join_command;  // redacted
     std::optional<std::int64_t> join_issued_at;
     std::optional<std::int64_t> join_expires_at;
+    std::string join_credential;  // the id of the credential the node holds (a bootstrap token id), "" when none
 };
 
 // An enrollment token as stored: its public id, the SHA-256 of its secret half, never the secret itself.
@@ -75,7 +76,9 @@ public:
     virtual bool record_phase(const std::string& name, std::string_view phase, std::string_view reason,
                               const std::optional<std::string>& address, std::int64_t now) = 0;
     virtual bool record_join(const std::string& name, const std::string& display_command, std::int64_t issued_at,
-                             std::optional<std::int64_t> expires_at) = 0;
+                             std::optional<std::int64_t> expires_at, const std::string& credential = {}) = 0;
+    // Forgets the node's credential once it has been revoked; false when the node holds another (or none).
+    virtual bool clear_join_credential(const std::string& name, const std::string& credential) = 0;
     // The phases a node passed through, oldest first: (phase, reason, unix time).
     virtual std::vector<std::tuple<std::string, std::string, std::int64_t>> history(const std::string& name) = 0;
 };

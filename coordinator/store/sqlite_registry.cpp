@@ -45,7 +45,7 @@ CREATE INDEX IF NOT EXISTS phase_history_node ON phase_history(node);
 
 constexpr std::string_view node_columns =
     "name, machine_id, serial, model, arch, address, facts, phase, reason, certificate_serial, enrolled_at, "
-    "updated_at, join_command, join_issued_at, join_expires_at";
+    "updated_at, join_command, join_issued_at, join_expires_at, join_credential";
 
 node_record read_node(const sqlite_statement& s) {
     node_record n;
@@ -64,6 +64,7 @@ node_record read_node(const sqlite_statement& s) {
     n.join_command = s.text(12);
     n.join_issued_at = s.optional_integer(13);
     n.join_expires_at = s.optional_integer(14);
+    n.join_credential = s.text(15);
     return n;
 }
 
@@ -75,6 +76,7 @@ public:
         db_.exec("PRAGMA synchronous=FULL");
         db_.exec("PRAGMA foreign_keys=ON");
         db_.exec(schema);
+        migrate();
     }
 
     void add_token(const stored_token& token) override {
@@ -195,10 +197,12 @@ public:
     }
 
     bool record_join(const std::string& name, const std::string& display_command, std::int64_t issued_at,
-                     std::optional<std::int64_t> expires_at) override {
+                     std::optional<std::int64_t> expires_at, const std::string& credential) override {
         std::lock_guard lock(mutex_);
-        sqlite_statement s(db_, "UPDATE nodes SET join_command = ?, join_issued_at = ?, join_expires_at = ?, updated_at = ? WHERE name = ?");
-        s.bind(1, display_command).bind(2, issued_at).bind(3, expires_at).bind(4, issued_at).bind(5, name).run();
+        sqlite_statement s(db_, "UPDATE nodes SET join_command = ?, join_issued_at = ?, join_expires_at = ?, updated_at = ?, "
+                                "join_credential = ? WHERE name = ?");
+        s.bind(1, display_command).bind(2, issued_at).bind(3, expires_at).bind(4, issued_at).bind(5, credential)
+            .bind(6, name).run();
         return sqlite3_changes(db_.handle()) > 0;
     }
 
@@ -211,7 +215,31 @@ public:
         return out;
     }
 
+    bool clear_join_credential(const std::string& name, const std::string& credential) override {
+        std::lock_guard lock(mutex_);
+        sqlite_statement s(db_, "UPDATE nodes SET join_credential = '' WHERE name = ? AND join_credential = ?");
+        s.bind(1, name).bind(2, credential).run();
+        return sqlite3_changes(db_.handle()) > 0;
+    }
+
 private:
+    // Brings a registry written by an older coordinator up to this schema, one version at a time.
+    void migrate() {
+        sqlite_transaction tx(db_);
+        std::int64_t version = 0;
+        {
+            sqlite_statement s(db_, "SELECT value FROM meta WHERE key = 'schema_version'");
+            s.step();
+            version = s.integer(0);
+        }
+        if (version < 2) {
+            // 2: the id of the join credential a node holds, so it can be revoked once the node is Ready.
+            db_.exec("ALTER TABLE nodes ADD COLUMN join_credential TEXT NOT NULL DEFAULT ''");
+            db_.exec("UPDATE meta SET value = 2 WHERE key = 'schema_version'");
+        }
+        tx.commit();
+    }
+
     std::mutex mutex_;
     sqlite_db db_;
 };

@@ -33,12 +33,29 @@ TEST_CASE("init with a bad --advertise names it and creates nothing") {
     CHECK_FALSE(std::filesystem::exists(dir / "c"));
 }
 
+TEST_CASE("init for the kubeadm backend without a usable kubeconfig names the file and the way out, and creates nothing") {
+    test::temp_dir dir;
+    auto r = test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443",
+                        "--kubeconfig", dir / "missing.conf"});
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains(dir / "missing.conf") && Catch::Contains("--join-backend"));
+    CHECK_FALSE(std::filesystem::exists(dir / "c"));
+    test::write(dir / "no-user.conf", "apiVersion: v1\nkind: Config\nclusters:\n- name: k\n  cluster:\n    server: "
+                                      "https://10.0.0.1:6443\n    certificate-authority-data: eA==\ncontexts:\n- name: c\n"
+                                      "  context:\n    cluster: k\n    user: admin\ncurrent-context: c\nusers: []\n");
+    r = test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443", "--kubeconfig",
+                   dir / "no-user.conf"});
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("user 'admin'") && Catch::Contains("not in 'users'"));
+    CHECK_FALSE(std::filesystem::exists(dir / "c"));
+}
+
 TEST_CASE("init refuses a directory that already holds a coordinator, and changes none of it") {
     test::temp_dir dir;
-    auto first = test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443"});
+    auto first = test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443", "--join-backend", "kubeadm-cli"});
     REQUIRE(first.exit_code == 0);
     const auto ca = test::read(dir / "c/ca.crt"), key = test::read(dir / "c/ca.key"), config = test::read(dir / "c/config.json");
-    auto again = test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443"});
+    auto again = test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443", "--join-backend", "kubeadm-cli"});
     CHECK(again.exit_code == 1);
     CHECK_THAT(again.output, Catch::Contains("already exists") && Catch::Contains("boot-config"));
     CHECK(test::read(dir / "c/ca.crt") == ca);
@@ -72,7 +89,7 @@ TEST_CASE("the static join backend reads its token from a file, never from the c
 
 TEST_CASE("serve with a broken config names the file and the field") {
     test::temp_dir dir;
-    REQUIRE(test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443"}).exit_code == 0);
+    REQUIRE(test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443", "--join-backend", "kubeadm-cli"}).exit_code == 0);
     auto config = test::read(dir / "c/config.json");
     config.replace(config.find("\"listen\""), 8, "\"listn\"");
     test::write(dir / "c/config.json", config);

@@ -152,6 +152,8 @@ coordinator_process::coordinator_process(std::vector<std::string> init_flags) : 
     bool has_backend = false;
     for (const auto& f : init_flags) has_backend |= f.starts_with("--join");
     if (!has_backend) {
+        argv.push_back("--join-backend");
+        argv.push_back("kubeadm-cli");
         argv.push_back("--join-command");
         argv.push_back(std::string(GRAFT_FIXTURES_DIR) + "/fake-kubeadm token create --print-join-command --ttl 15m");
     }

@@ -55,13 +55,35 @@ TEST_CASE("config errors name the file and the field") {
                       Catch::StartsWith(dir / "config.json") && Catch::Contains("'listen': is required"));
     CHECK_THAT(load_error(with("\"backend\": \"command\"", "\"backend\": \"static\"")),
                Catch::Contains("'join.api_server_endpoint': is required"));
-    CHECK_THAT(load_error(with("\"backend\": \"command\"", "\"backend\": \"kubeadm\"")), Catch::Contains("join.backend"));
+    CHECK_THAT(load_error(with("\"backend\": \"command\"", "\"backend\": \"kubeadmm\"")), Catch::Contains("join.backend"));
+    CHECK_THAT(load_error(with("\"backend\": \"command\"", "\"backend\": \"kubeadm\"")),
+               Catch::Contains("'kubernetes.kubeconfig'") && Catch::Contains("/etc/kubernetes/admin.conf"));
+    CHECK_THAT(load_error(with(R"("backend": "command", "command": ["kubeadm", "token", "create", "--print-join-command"])",
+                               R"("backend": "k0s")")),
+               Catch::Contains("'join.command'") && Catch::Contains("--role=worker"));
     CHECK_THAT(load_error(with("0.0.0.0:8443", "0.0.0.0")), Catch::Contains("'listen'") && Catch::Contains("HOST:PORT"));
     CHECK_THAT(load_error(with("192.168.1.10:8443", "192.168.1.10:99999")), Catch::Contains("'advertise'"));
     CHECK_THAT(load_error(with("\"join\"", "\"certificate_lifetime_hours\": 0, \"join\"")),
                Catch::Contains("certificate_lifetime_hours"));
     CHECK_THAT(load_error(with("\"join\"", "\"extra\": 1, \"join\"")), Catch::Contains("'extra': is not a known field"));
     CHECK_THAT(load_error("{"), Catch::Contains("malformed JSON"));
+}
+
+TEST_CASE("the kubeadm backend reads its kubeconfig and token lifetime, and config.json round-trips them") {
+    test::temp_dir dir;
+    const std::string text = with(R"("backend": "command", "command": ["kubeadm", "token", "create", "--print-join-command"])",
+                                  R"("backend": "kubeadm", "token_ttl_seconds": 600}, "kubernetes": {"kubeconfig": "/etc/kubernetes/admin.conf")");
+    test::write(dir / "config.json", text);
+    auto c = coordinator_config::load(dir / "config.json");
+    CHECK(c.join.backend == "kubeadm");
+    CHECK(c.join.token_ttl == std::chrono::seconds(600));
+    CHECK(c.kubeconfig == "/etc/kubernetes/admin.conf");
+    test::write(dir / "again.json", c.to_json_text());
+    auto again = coordinator_config::load(dir / "again.json");
+    CHECK(again.to_json_text() == c.to_json_text());
+    CHECK_THAT(load_error(with(R"("backend": "command", "command": ["kubeadm", "token", "create", "--print-join-command"])",
+                               R"("backend": "kubeadm", "token_ttl_seconds": 0}, "kubernetes": {"kubeconfig": "/x")")),
+               Catch::Contains("join.token_ttl_seconds"));
 }
 
 TEST_CASE("a static join backend needs a real token and CA pin") {

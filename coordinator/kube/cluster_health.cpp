@@ -1,0 +1,23 @@
+#include "coordinator/kube/cluster_health.hpp"
+
+namespace graft::coordinator {
+
+void cluster_health::healthy(const std::string& version, const std::string& state) {
+    std::lock_guard lock(mutex_);
+    if (!version.empty()) version_ = version;
+    state_ = state;  // the last error stays on show, with its time, until another replaces it
+}
+
+void cluster_health::problem(const std::string& message, const std::string& at) {
+    std::lock_guard lock(mutex_);
+    state_ = "error";
+    error_ = message;
+    error_at_ = at;
+}
+
+proto::json cluster_health::to_json() const {
+    std::lock_guard lock(mutex_);
+    return {{"kubeconfig", kubeconfig_}, {"version", version_}, {"state", state_}, {"last_error", error_}, {"last_error_at", error_at_}};
+}
+
+}  // namespace graft::coordinator

@@ -1,0 +1,50 @@
+#pragma once
+// Turns what the cluster says of its Nodes into graft's node phases: a Node whose Ready condition is True makes its
+// graft node ready (and the node's join credential is revoked: it has done its job); Ready False or Unknown keeps
+// it joined, with the condition's reason and message ("container runtime network not ready ... cni plugin not
+// initialized" until a network plugin runs); a deleted Node shows as deleted. Nodes graft did not enroll are ignored.
+// Called from the one watch thread.
+
+#include "coordinator/join/backend.hpp"
+#include "coordinator/store/registry.hpp"
+#include "proto/json_fields.hpp"
+#include "proto/time.hpp"
+
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace graft::coordinator {
+
+struct node_readiness {
+    std::string name;
+    std::string ready = "Unknown";  // the Ready condition's status: True, False or Unknown (also when absent)
+    std::string reason;
+    std::string message;
+};
+
+// Reads a Node object; throws proto::validation_error when it has no metadata.name or malformed conditions.
+node_readiness read_node_readiness(const proto::json& node);
+
+class readiness_tracker {
+public:
+    readiness_tracker(node_registry& registry, join_backend& joins,
+                      std::function<proto::clock::time_point()> now = [] { return proto::clock::now(); });
+
+    void observed(const node_readiness& node);
+    void deleted(const std::string& name);
+    // A full list: graft nodes seen in the cluster before, or ready in the registry, that are missing were deleted.
+    void listed(const std::vector<node_readiness>& nodes);
+
+private:
+    void record(const std::string& name, const std::string& phase, const std::string& reason);
+    void revoke_credential(const node_record& node);
+
+    node_registry& registry_;
+    join_backend& joins_;
+    std::function<proto::clock::time_point()> now_;
+    std::set<std::string> in_cluster_;
+};
+
+}  // namespace graft::coordinator
