@@ -87,8 +87,9 @@ private:
     // One request, retried with backoff while the coordinator is unreachable, overloaded or failing (5xx, 429).
     // A 4xx answer is final and comes back to the caller.
     // Parameters are taken by value: the coroutine frame owns them for as long as the retries take.
+    // With `retry_server_errors` false, a 5xx answer comes back to the caller too.
     net::awaitable<proto::http_result> request(net::ssl::context& tls, verb method, std::string target, std::string body,
-                                               std::string what) {
+                                               std::string what, bool retry_server_errors = true) {
         for (bool reported = false;;) {
             std::string problem;
             std::optional<proto::http_result> result;
@@ -100,7 +101,7 @@ private:
                     problem += " (the coordinator's certificate does not chain to the CA pinned in graft.json, "
                                "or does not name " + endpoint_.host + ")";
             }
-            if (result && result->status < 500 && result->status != 429) {
+            if (result && ((result->status < 500 && result->status != 429) || !retry_server_errors)) {
                 retry_.reset();
                 co_return *result;
             }
@@ -249,10 +250,16 @@ private:
             // A fresh spec on every attempt: the last one may have expired while the node was slow to boot.
             // The versions are read again too: the operator may have installed the ones a refusal asked for.
             const proto::join_request versions = local_versions(state_.flavour, options_.programs);
+            // A coordinator that cannot issue a credential (503: the cluster's API is failing) is a failed attempt,
+            // reported with its reason, rather than a silent retry.
             auto res = co_await request(node_tls_->context(), verb::post, "/v1/nodes/" + state_.node_name + "/join",
-                                        versions.to_json().dump(), "asking for a join spec");
+                                        versions.to_json().dump(), "asking for a join spec", false);
             std::string failure;
-            if (res.status == 409) {
+            if (res.status >= 500) {
+                failure = "the coordinator cannot issue a join credential: " + error_message(res);
+                proto::log_error(failure, {{"GRAFT_NODE", state_.node_name}, {"GRAFT_PHASE", "failed"}},
+                                 proto::message_id::join_failed);
+            } else if (res.status == 409) {
                 // The cluster's version skew policy refuses this node as it is; waiting helps once it is upgraded.
                 failure = error_message(res);
                 proto::log_error("the coordinator refused to let this node join: " + failure,

@@ -68,9 +68,11 @@ Commands:
         --token-uses N            how many nodes may enroll with it (default: no limit)
   boot-config --config FILE [--token-ttl DURATION] [--token-uses N]
       Create a fresh enrollment token and print a graft.json for the boot partition.
-  serve --config FILE [--handler-threads N] [--watch-timeout SECONDS]
+  serve --config FILE [--handler-threads N] [--watch-timeout SECONDS] [--kube-retry-max-ms N]
       Run the coordinator's HTTPS API until SIGTERM or SIGINT. With a kubeconfig, it also watches the
-      cluster's Nodes and marks graft nodes ready (revoking their join credential) or deleted.
+      cluster's Nodes and marks graft nodes ready (revoking their join credential) or deleted. The watch
+      is renewed every --watch-timeout seconds (default 300); after a failure it retries with backoff up
+      to --kube-retry-max-ms (default 30000).
   status --config FILE [--json]
       Ask the running coordinator for every node and print a table (or its JSON).
   help, --help
@@ -205,11 +207,13 @@ int boot_config(const std::vector<std::string>& argv) {
 }
 
 int serve(const std::vector<std::string>& argv) {
-    proto::cli_args args(argv, {"config", "handler-threads", "watch-timeout"}, {});
+    proto::cli_args args(argv, {"config", "handler-threads", "watch-timeout", "kube-retry-max-ms"}, {});
     auto config = coordinator_config::load(args.required("config"));
     const auto threads = static_cast<std::size_t>(args.number("handler-threads", 4, 1, 64));
     node_watch_settings watch_settings;
     watch_settings.watch_timeout = std::chrono::seconds(args.number("watch-timeout", 300, 1, 3600));
+    watch_settings.backoff_cap = std::chrono::milliseconds(args.number("kube-retry-max-ms", 30000, 100, 600000));
+    watch_settings.backoff_initial = std::min(watch_settings.backoff_initial, watch_settings.backoff_cap);
     auto ca = certificate_authority::load(config.state_dir);
     auto registry = open_sqlite_registry(config.database_path());
     // A kubeconfig that cannot be used is reported (status, journal, each join's 503) but does not stop serving:

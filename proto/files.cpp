@@ -21,12 +21,24 @@ namespace {
 }  // namespace
 
 std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail("cannot read", path, errno);
-    std::ostringstream out;
-    out << in.rdbuf();
-    if (in.bad()) fail("cannot read", path, errno);
-    return out.str();
+    // POSIX reads, so every failure (a directory, an I/O error) is reported with its errno instead of an empty string.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail("cannot read", path, errno);
+    std::string out;
+    char buf[64 * 1024];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            const int err = errno;
+            ::close(fd);
+            fail("cannot read", path, err);
+        }
+        if (n == 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return out;
 }
 
 void write_file_atomic(const std::string& path, std::string_view content, mode_t mode, const write_observer& at) {

@@ -139,7 +139,9 @@ response report(const request& req, const request_context& ctx, coordinator_stat
     if (!before) return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
     // A joined node keeps reporting until it is Ready; whether it is Ready, or was deleted, is the cluster's word,
     // which the Node watch has recorded. The node learns it from this answer.
-    if (body.phase == proto::phase::joined && (before->phase == "ready" || before->phase == "deleted"))
+    const bool cluster_said_not_ready = before->phase == "joined" && before->reason.starts_with("NotReady");
+    if (body.phase == proto::phase::joined &&
+        (before->phase == "ready" || before->phase == "deleted" || cluster_said_not_ready))
         return json_response(http::status::ok, to_status(*before, state).to_json(), req.version());
     const std::string phase(proto::to_string(body.phase));
     state.registry.record_phase(name, phase, body.message, body.address ? body.address : ctx.remote_address,
@@ -167,6 +169,7 @@ response join(const request& req, coordinator_state& state, const std::string& n
     } catch (const join_error& e) {
         proto::log_error(std::string("cannot issue a join credential for ") + name + ": " + e.what(),
                          {{"GRAFT_NODE", name}}, proto::message_id::join_backend_failed);
+        if (state.cluster) state.cluster->problem(e.what(), proto::to_rfc3339(state.now()));
         response res = error_response(http::status::service_unavailable, "join_backend_failed", e.what(), req.version());
         res.set(http::field::retry_after, "30");
         return res;

@@ -31,7 +31,7 @@ struct coordinator_state {
     std::chrono::seconds certificate_lifetime{std::chrono::hours(24 * 30)};
     std::function<proto::clock::time_point()> now = [] { return proto::clock::now(); };
     // What the coordinator knows of the Kubernetes API server; null when it has no kubeconfig.
-    const cluster_health* cluster = nullptr;
+    cluster_health* cluster = nullptr;
 };
 
 struct request_context {

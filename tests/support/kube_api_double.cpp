@@ -277,7 +277,8 @@ reply handle(cluster& c, const std::string& who, const http::request<http::strin
             return {200, {{"sent", c.watchers.size()}}};
         }
         if (path == "/_test/compact") {
-            c.compacted = c.resource_version;
+            // History up to now is gone: a watch from any version seen so far gets 410 Gone.
+            c.compacted = c.next_version();
             c.events.clear();
             return {200, {{"compacted", c.compacted}}};
         }

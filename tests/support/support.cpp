@@ -1,6 +1,7 @@
 #include "support/support.hpp"
 
 #include "proto/crypto.hpp"
+#include "proto/json_fields.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -167,12 +168,15 @@ coordinator_process::coordinator_process(std::vector<std::string> init_flags) : 
 coordinator_process::~coordinator_process() = default;
 
 std::map<std::string, std::string> coordinator_process::env() const {
-    return {{"FAKE_KUBEADM_DIR", dir_ / "cluster"}};
+    auto env = extra_env_;
+    env["FAKE_KUBEADM_DIR"] = dir_ / "cluster";
+    return env;
 }
 
 void coordinator_process::start() {
-    serve_ = std::make_unique<child>(std::vector<std::string>{GRAFT_COORDINATOR_BIN, "serve", "--config", config_path()},
-                                     dir_ / ("coordinator-" + std::to_string(++starts_) + ".log"), env());
+    std::vector<std::string> argv{GRAFT_COORDINATOR_BIN, "serve", "--config", config_path()};
+    argv.insert(argv.end(), serve_flags_.begin(), serve_flags_.end());
+    serve_ = std::make_unique<child>(argv, dir_ / ("coordinator-" + std::to_string(++starts_) + ".log"), env());
     for (int i = 0; i < 200; ++i) {
         if (curl(url() + "/healthz", {"--cacert", ca_path()}).status == 200) return;
         if (!serve_->running()) throw std::runtime_error("graft-coordinator serve exited: " + log());
@@ -208,6 +212,46 @@ std::string coordinator_process::log() const {
         }
     }
     return all;
+}
+
+kube_api_process::kube_api_process(const std::string& version) {
+    process_ = std::make_unique<child>(std::vector<std::string>{GRAFT_TEST_KUBE_API_BIN, "--dir", api_dir(), "--version", version},
+                                       dir_ / "api.log");
+    if (!eventually([&] { return fs::exists(api_dir() + "/port"); }, std::chrono::seconds(10)))
+        throw std::runtime_error("the Kubernetes API double did not start: " + read(dir_ / "api.log"));
+    port_ = static_cast<unsigned short>(std::stoi(read(api_dir() + "/port")));
+}
+
+std::string kube_api_process::kubelet_healthz() const {
+    return "http://127.0.0.1:" + std::to_string(std::stoi(read(api_dir() + "/kubelet-port"))) + "/healthz";
+}
+
+kube_api_process::answer kube_api_process::call(const std::string& method, const std::string& path,
+                                                const std::string& body) const {
+    std::vector<std::string> extra{"-X", method, "--cacert", api_dir() + "/ca.crt", "--cert", api_dir() + "/admin.crt",
+                                   "--key", api_dir() + "/admin.key"};
+    if (!body.empty()) extra.insert(extra.end(), {"-d", body});
+    auto r = curl("https://" + endpoint() + path, extra);
+    return {r.status, r.body};
+}
+
+std::vector<std::string> kube_api_process::bootstrap_secrets() const {
+    auto r = call("GET", "/api/v1/namespaces/kube-system/secrets");
+    if (r.status != 200) throw std::runtime_error("listing Secrets: " + r.body);
+    std::vector<std::string> names;
+    const auto list = proto::parse_json(r.body);
+    for (const auto& s : list.at("items"))
+        if (s.value("type", "") == "bootstrap.kubernetes.io/token") names.push_back(s["metadata"]["name"]);
+    return names;
+}
+
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        if (done()) return true;
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
 }
 
 curl_result curl(const std::string& url, const std::vector<std::string>& extra) {

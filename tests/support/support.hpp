@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <map>
 #include <string>
 #include <sys/types.h>
@@ -88,7 +90,11 @@ public:
     // A new graft.json from `boot-config`.
     std::string boot_config(const std::vector<std::string>& flags = {});
     std::string log() const;
-    std::map<std::string, std::string> env() const;  // FAKE_KUBEADM_DIR for the coordinator and agents
+    std::map<std::string, std::string> env() const;  // FAKE_KUBEADM_DIR for the coordinator and agents, and add_env's
+    // An environment variable for `serve` (and env()), set before start().
+    void add_env(const std::string& name, const std::string& value) { extra_env_[name] = value; }
+    // `serve` flags after --config, set before start().
+    void add_serve_flags(std::vector<std::string> flags) { serve_flags_ = std::move(flags); }
 
 private:
     temp_dir dir_;
@@ -96,7 +102,36 @@ private:
     std::string boot_json_;
     std::unique_ptr<child> serve_;
     int starts_ = 0;
+    std::map<std::string, std::string> extra_env_;
+    std::vector<std::string> serve_flags_;
 };
+
+// The Kubernetes API double (tests/support/kube_api_double.cpp) running in a temporary directory, on 127.0.0.1.
+class kube_api_process {
+public:
+    explicit kube_api_process(const std::string& version = "v1.29.3");
+    const temp_dir& dir() const { return dir_; }
+    std::string kubeconfig() const { return dir_ / "api/admin.conf"; }
+    std::string api_dir() const { return dir_ / "api"; }
+    std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
+    std::string kubelet_healthz() const;
+    // An admin request (curl with the admin client certificate); the body parsed as JSON (null when empty).
+    struct answer {
+        int status = 0;
+        std::string body;
+    };
+    answer call(const std::string& method, const std::string& path, const std::string& body = {}) const;
+    // The names of the bootstrap-token Secrets in kube-system.
+    std::vector<std::string> bootstrap_secrets() const;
+
+private:
+    temp_dir dir_;
+    std::unique_ptr<child> process_;
+    unsigned short port_ = 0;
+};
+
+// Polls `done` every 50 ms until it is true or `timeout` passes; returns its last value.
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
 // curl as a real client: returns {HTTP status (0 when the connection failed), body}. `extra` goes before the URL.
 struct curl_result {
