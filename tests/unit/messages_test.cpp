@@ -100,7 +100,7 @@ TEST_CASE("a report names an unknown phase") {
 
 TEST_CASE("every phase name reads back as itself") {
     for (auto p : {phase::flashed, phase::booted, phase::enrolled, phase::configuring, phase::rebooting, phase::configured,
-                   phase::joining, phase::joined, phase::ready, phase::failed, phase::pending_approval})
+                   phase::joining, phase::joined, phase::ready, phase::failed, phase::pending_approval, phase::deleted})
         CHECK(phase_from_string(to_string(p)) == p);
     CHECK_FALSE(phase_from_string("Ready").has_value());
 }
@@ -153,4 +153,23 @@ TEST_CASE("an error body has the documented shape") {
     error_body e{"unknown_node", "no node named node-9"};
     CHECK(e.to_json() == json{{"error", {{"code", "unknown_node"}, {"message", "no node named node-9"}}}});
     CHECK(error_body::from_json(e.to_json()).message == "no node named node-9");
+}
+
+TEST_CASE("k3s and k0s join specs check their own token forms, and show their commands with the secret hidden") {
+    auto spec_json = [](const std::string& flavour, const std::string& token) {
+        return json{{"node_name", "node-1"}, {"flavour", flavour}, {"api_server_endpoint", "10.0.0.1:6443"},
+                           {"token", token}, {"ca_cert_hashes", json::array()}, {"expires_at", ""}};
+    };
+    const std::string k3s = "K10" + std::string(64, 'c') + "::abcdef.0123456789abcdef";
+    auto spec = join_spec::from_json(spec_json("k3s", k3s));
+    CHECK(spec.display_command() == "k3s agent --server https://10.0.0.1:6443 --token K10" + std::string(64, 'c') +
+                                        "::abcdef.****************");
+    CHECK_THROWS_WITH(join_spec::from_json(spec_json("k3s", "abcdef.0123456789abcdef")),
+                      Catch::Contains("token") && Catch::Contains("k3s secure token"));
+    spec = join_spec::from_json(spec_json("k0s", "H4sIAAAAAAAA/2RP"));
+    CHECK(spec.display_command().find("H4sI") == std::string::npos);
+    CHECK_THROWS_WITH(join_spec::from_json(spec_json("k0s", "two words")), Catch::Contains("k0s join token"));
+    CHECK_THROWS_WITH(join_spec::from_json(spec_json("kubeadm", "abcdef.0123456789abcdef")),
+                      Catch::Contains("ca_cert_hashes"));
+    CHECK_THROWS_WITH(join_spec::from_json(spec_json("microk8s", "x")), Catch::Contains("flavour"));
 }

@@ -2,6 +2,8 @@
 #include "coordinator/store/registry.hpp"
 #include "proto/crypto.hpp"
 
+#include <sqlite3.h>
+
 #include "support/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -130,4 +132,38 @@ TEST_CASE("a name someone already holds is skipped") {
     auto second = request(token, machine_b, proto::to_unix(now));
     second.name_prefix = "pi";
     CHECK(reg->enroll(second).node.name == "pi-2");
+}
+
+TEST_CASE("a registry written by the first release gains the join credential column and keeps its nodes") {
+    test::temp_dir dir;
+    // The schema as version 1 made it, with one node in it.
+    {
+        sqlite3* db = nullptr;
+        REQUIRE(sqlite3_open((dir / "registry.db").c_str(), &db) == SQLITE_OK);
+        const char* v1 = R"sql(
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+            INSERT INTO meta VALUES ('schema_version', 1), ('next_node_number', 2);
+            CREATE TABLE enrollment_tokens (id TEXT PRIMARY KEY, secret_sha256 TEXT NOT NULL, expires_at INTEGER NOT NULL, uses_left INTEGER);
+            CREATE TABLE nodes (name TEXT PRIMARY KEY, machine_id TEXT NOT NULL UNIQUE, serial TEXT NOT NULL, model TEXT NOT NULL,
+              arch TEXT NOT NULL, address TEXT NOT NULL, facts TEXT NOT NULL, phase TEXT NOT NULL, reason TEXT NOT NULL,
+              certificate_serial TEXT NOT NULL, enrolled_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+              join_command TEXT NOT NULL DEFAULT '', join_issued_at INTEGER, join_expires_at INTEGER);
+            CREATE TABLE phase_history (node TEXT NOT NULL REFERENCES nodes(name), phase TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);
+            INSERT INTO nodes VALUES ('node-1', 'aaaa', '', 'Pi', 'aarch64', '10.0.0.5', '{}', 'joined', '', '01', 1, 2, '', NULL, NULL);
+        )sql";
+        REQUIRE(sqlite3_exec(db, v1, nullptr, nullptr, nullptr) == SQLITE_OK);
+        sqlite3_close(db);
+    }
+    auto reg = open_sqlite_registry(dir / "registry.db");
+    auto node = reg->find("node-1");
+    REQUIRE(node);
+    CHECK(node->phase == "joined");
+    CHECK(node->join_credential.empty());
+    CHECK(reg->record_join("node-1", "kubeadm join ...", 3, 903, "abcdef"));
+    CHECK(reg->find("node-1")->join_credential == "abcdef");
+    CHECK_FALSE(reg->clear_join_credential("node-1", "other1"));
+    CHECK(reg->clear_join_credential("node-1", "abcdef"));
+    reg.reset();
+    // Opening it again migrates nothing twice.
+    CHECK(open_sqlite_registry(dir / "registry.db")->find("node-1"));
 }
