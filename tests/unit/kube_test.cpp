@@ -209,7 +209,7 @@ node_readiness readiness(const std::string& name, const std::string& ready, cons
 
 }  // namespace
 
-TEST_CASE("a NotReady Node keeps its graft node joined with kubelet's reason; Ready makes it ready and revokes its token") {
+TEST_CASE("a NotReady Node keeps its graft node joined with kubelet's reason, and Ready makes it ready and revokes its token") {
     tracked_registry t({"node-1"});
     t.tracker.observed(readiness("node-1", "False", "KubeletNotReady", "cni plugin not initialized"));
     CHECK(t.node("node-1").phase == "joined");
