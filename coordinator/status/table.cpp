@@ -15,7 +15,12 @@ std::string format_status_table(const std::vector<proto::node_status>& nodes, pr
     };
     for (const auto& n : nodes) {
         std::string phase = n.phase;
-        if (!n.reason.empty() && n.phase != "ready") phase += " (" + n.reason + ")";
+        if (!n.reason.empty() && n.phase != "ready") {
+            // A table row stays readable; `status --json` has the whole reason.
+            std::string reason = n.reason;
+            if (reason.size() > 72) reason = reason.substr(0, 69) + "...";
+            phase += " (" + reason + ")";
+        }
         rows.push_back({n.name, phase, n.address.empty() ? "-" : n.address, age(n.enrolled_at),
                         n.join_issued_at.empty() ? "-" : age(n.join_issued_at) + " ago",
                         n.join_command.empty() ? "-" : n.join_command});

@@ -28,3 +28,19 @@ TEST_CASE("the status table shows each node with its phase, address, age and red
 TEST_CASE("an empty fleet says so") {
     CHECK_THAT(coordinator::format_status_table({}, proto::clock::now()), Catch::Contains("no nodes have enrolled yet"));
 }
+
+TEST_CASE("a NotReady node shows kubelet's reason, cut to fit a row, and the cluster line shows the last error") {
+    proto::node_status n;
+    n.name = "node-3";
+    n.phase = "joined";
+    n.reason = "NotReady: KubeletNotReady: container runtime network not ready: NetworkReady=false "
+               "reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized";
+    auto table = coordinator::format_status_table({n}, proto::clock::now());
+    CHECK_THAT(table, Catch::Contains("joined (NotReady: KubeletNotReady: container runtime network not ready: Netwo...)"));
+
+    proto::json cluster{{"kubeconfig", "/etc/kubernetes/admin.conf"}, {"version", "v1.29.3"}, {"state", "watching Nodes"},
+                        {"last_error", "the watch sent a malformed event"}, {"last_error_at", "2026-11-23T12:00:00Z"}};
+    CHECK(coordinator::format_cluster_summary(cluster) ==
+          "cluster: watching Nodes, Kubernetes v1.29.3 (/etc/kubernetes/admin.conf)\n"
+          "last cluster error at 2026-11-23T12:00:00Z: the watch sent a malformed event\n\n");
+}
