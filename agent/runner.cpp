@@ -16,6 +16,7 @@
 #include "proto/time.hpp"
 #include "proto/tls.hpp"
 #include "proto/version.hpp"
+#include "proto/watchdog.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -367,6 +368,7 @@ int run_agent(const run_options& options) {
         io.stop();
     });
     sd_notify(0, "READY=1");
+    proto::start_watchdog(io);
     while (!exit_code && io.run_one() > 0) {}
     if (failure) {
         try {

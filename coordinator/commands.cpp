@@ -20,6 +20,7 @@
 #include "proto/pki.hpp"
 #include "proto/tls.hpp"
 #include "proto/version.hpp"
+#include "proto/watchdog.hpp"
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -276,6 +277,7 @@ int serve(const std::vector<std::string>& argv) {
     proto::log_info(std::string("graft-coordinator ") + proto::graft_version + " serving on " + where + ", CA " + ca.pin(),
                     {}, proto::message_id::coordinator_started);
     sd_notify(0, ("READY=1\nSTATUS=Serving on " + where).c_str());
+    proto::start_watchdog(io);
     io.run();
     return 0;
 }
