@@ -19,9 +19,11 @@ Turns this machine into a Kubernetes node: enrolls with the graft coordinator, p
 cluster with kubeadm, k3s or k0s (as the coordinator says), and reports until the Node is Ready.
 
 Commands:
-  run --config FILE [options]
+  run [--config FILE] [options]
       Enroll (or resume), prepare the host, join, and report kubelet's health until the coordinator says the
-      Node is Ready; then exit 0.
+      Node is Ready; then exit 0. Without --config, graft.json is read from the boot partition
+      (ROOT/boot/firmware, ROOT/boot or ROOT/media/mmcblk0p1). Its enrollment token is moved to
+      ROOT/var/lib/graft/graft.json (0600) and removed from the boot partition's copy.
         --root DIR               the node's filesystem root; state goes to DIR/var/lib/graft (default: /)
         --kubeadm "ARGV"         the kubeadm program (default: kubeadm)
         --kubelet "ARGV"         the kubelet program, asked only for its version (default: kubelet)
@@ -61,7 +63,7 @@ int run_command_line(const std::vector<std::string>& args) {
                                        "kubelet-healthz", "readiness-interval-ms", "max-join-attempts", "retry-initial-ms",
                                        "retry-max-ms"}, {});
             run_options options;
-            options.config_path = cli.required("config");
+            options.config_path = cli.value("config").value_or("");
             options.root = cli.value("root").value_or("/");
             auto program = [&](const char* flag, std::vector<std::string>& into) {
                 if (auto v = cli.value(flag)) {

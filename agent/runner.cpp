@@ -349,7 +349,7 @@ private:
 }  // namespace
 
 int run_agent(const run_options& options) {
-    auto config = boot_config::load(options.config_path);
+    auto config = take_boot_config(options.root, options.config_path, state_store(options.root));
     agent_run agent(options, std::move(config));
 
     net::io_context io;

@@ -12,7 +12,7 @@
 namespace graft::agent {
 
 struct run_options {
-    std::string config_path;
+    std::string config_path;  // empty: graft.json on the boot partition (see agent/config.hpp)
     std::string root = "/";
     // kubeadm, kubelet, k3s and k0s, and how long a join may take.
     join_programs programs;
