@@ -46,7 +46,8 @@ step_result run_step(const step& s, const host& h, const host_profile& profile, 
 }
 
 configure_result configure_host(const host& h, const host_profile& profile, agent_state& state, live_system* live) {
-    const bool after_reboot = !state.reboot_boot_file.empty() && boot_id(h) != state.reboot_boot_id;
+    // A reboot was asked for in another boot than this one: it has happened.
+    const bool after_reboot = !state.reboot_boot_id.empty() && boot_id(h) != state.reboot_boot_id;
     bool reboot_needed = false;
     std::string reboot_file;
     for (const step* s : all_steps()) {
@@ -56,15 +57,15 @@ configure_result configure_host(const host& h, const host_profile& profile, agen
         const step_plan& plan = result.plan;
         if (plan.needs_reboot) {
             reboot_needed = true;
-            for (const auto& e : plan.edits) reboot_file = e.path;
-            if (reboot_file.empty()) reboot_file = state.reboot_boot_file;
+            // The step names its boot file whether it edited it now or on an earlier run that failed later on.
+            reboot_file = plan.reboot_file;
         }
         if (plan.needs_reboot && after_reboot) {
             // We rebooted for this very change and the kernel still lacks it: say so, never reboot again.
             std::string shows = text::trim(h.read("/sys/fs/cgroup/cgroup.controllers").value_or(""));
             if (shows.empty()) shows = "(no cgroup v2 controllers file)";
             return {configure_outcome::failed,
-                    "the kernel command line change in " + state.reboot_boot_file + " did not take effect after the reboot: "
+                    "the kernel command line change in " + reboot_file + " did not take effect after the reboot: "
                     "the running kernel's cgroup controllers are \"" + shows + "\" and /proc/cmdline is \"" +
                     text::trim(h.read("/proc/cmdline").value_or("")) + "\". Check that this is the file the boot loader "
                     "reads (the backup is beside it as .graft-backup)"};
@@ -72,8 +73,8 @@ configure_result configure_host(const host& h, const host_profile& profile, agen
     }
     if (reboot_needed) {
         state.reboot_boot_id = boot_id(h);
-        if (!reboot_file.empty()) state.reboot_boot_file = reboot_file;
-        return {configure_outcome::reboot, "the kernel command line in " + state.reboot_boot_file + " changed"};
+        state.reboot_boot_file = reboot_file;
+        return {configure_outcome::reboot, "the kernel command line in " + reboot_file + " changed"};
     }
     state.reboot_boot_id.clear();
     state.reboot_boot_file.clear();

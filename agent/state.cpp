@@ -73,7 +73,7 @@ void state_store::save(const agent_state& s) const {
                   {"flavour", s.flavour},
                   {"last_error", s.last_error},
                   {"history", history}};
-    if (!s.reboot_boot_file.empty()) j["reboot"] = {{"boot_id", s.reboot_boot_id}, {"boot_file", s.reboot_boot_file}};
+    if (!s.reboot_boot_id.empty()) j["reboot"] = {{"boot_id", s.reboot_boot_id}, {"boot_file", s.reboot_boot_file}};
     write("state.json", j.dump(2) + "\n", 0600);
 }
 

@@ -110,6 +110,7 @@ private:
     static void finish(step_plan& plan, const std::string& file, const std::string& before, const std::string& after,
                        const std::vector<std::string>& want) {
         plan.needs_reboot = true;
+        plan.reboot_file = file;
         if (after == before) {
             plan.notes.push_back(file + " already asks for " + joined(want) + "; the running kernel will have it after a reboot");
             return;

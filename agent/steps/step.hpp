@@ -111,6 +111,7 @@ struct step_plan {
     std::vector<live_action> actions;    // on the running system: D-Bus calls, swapoff, module loads
     std::vector<std::string> notes;      // what the probe found, for the operator
     bool needs_reboot = false;           // a kernel command line change waits for a reboot
+    std::string reboot_file;             // then: the boot file that asks for it (edited now or on an earlier run)
     std::string blocker;                 // non-empty: this node cannot be prepared until someone fixes it
 
     bool changes() const { return !edits.empty() || !actions.empty(); }

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
+#include <thread>
 
 namespace graft::agent {
 namespace {
@@ -81,12 +82,24 @@ public:
     }
 
 private:
-    // systemd answers with a job path at once; the unit's own state changes afterwards.
+    // systemd answers with a job path at once and runs the job afterwards; the steps check the job's effect right
+    // after (a sysctl value that needs the module systemd-modules-load loads), so this waits until the job object
+    // is gone, which is when systemd has finished it. A unit that takes longer than a minute is left to finish.
     void unit_job(const std::string& method, const std::string& unit) {
+        sdbus::ObjectPath job;
         checked(std::string(systemd_manager) + "." + method + "(" + unit + ")", [&] {
-            sdbus::ObjectPath job;
             systemd1_->callMethod(method).onInterface(systemd_manager).withArguments(unit, std::string("replace")).storeResultsTo(job);
         });
+        auto proxy = sdbus::createProxy(*bus_, "org.freedesktop.systemd1", job);
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+        while (std::chrono::steady_clock::now() < deadline) {
+            try {
+                proxy->getProperty("State").onInterface("org.freedesktop.systemd1.Job");
+            } catch (const sdbus::Error&) {
+                return;  // no such object: the job is done
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
     }
 
     std::unique_ptr<sdbus::IConnection> bus_;

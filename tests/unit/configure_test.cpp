@@ -92,6 +92,23 @@ TEST_CASE("an agent restarted before the reboot happened asks for the same reboo
     CHECK(pi.state.reboot_boot_file == "/boot/firmware/cmdline.txt");
 }
 
+TEST_CASE("a boot file edited by a run that then failed is still named when the reboot is asked for, and rebooted for once") {
+    node pi("rpi-os-bookworm");
+    pi.live.sysctl_takes_effect = false;  // a later step fails after cmdline.txt was written
+    auto first = pi.configure();
+    REQUIRE(first.outcome == configure_outcome::failed);
+    CHECK_THAT(first.message, Catch::StartsWith("sysctl"));
+    pi.live.sysctl_takes_effect = true;
+    auto second = pi.configure();  // cmdline.txt already asks for the change: no edit this time
+    CHECK(second.outcome == configure_outcome::reboot);
+    CHECK(second.message == "the kernel command line in /boot/firmware/cmdline.txt changed");
+    CHECK(pi.state.reboot_boot_file == "/boot/firmware/cmdline.txt");
+    pi.reboot("cpuset cpu io pids\n");  // and it did not take
+    auto third = pi.configure();
+    CHECK(third.outcome == configure_outcome::failed);
+    CHECK_THAT(third.message, Catch::Contains("/boot/firmware/cmdline.txt did not take effect after the reboot"));
+}
+
 TEST_CASE("a node that needs no kernel change is configured without a reboot") {
     node arch("arch-x86");
     CHECK(arch.configure().outcome == configure_outcome::configured);
