@@ -318,6 +318,8 @@ private:
             if (!status.readiness_tracked) {
                 proto::log_info("node " + state_.node_name + " has joined; its coordinator does not watch the cluster's "
                                 "Nodes (it has no kubeconfig), so the agent's work ends here", {{"GRAFT_NODE", state_.node_name}});
+                sd_notify(0, ("STATUS=Joined as " + state_.node_name + "; readiness is not tracked (the coordinator has "
+                              "no kubeconfig)").c_str());
                 co_return 0;
             }
             if (status.phase == "ready") {
