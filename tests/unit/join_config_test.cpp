@@ -4,6 +4,19 @@
 
 using namespace graft;
 
+namespace {
+
+proto::join_spec one_pin_spec() {
+    proto::join_spec spec;
+    spec.node_name = "node-1";
+    spec.api_server_endpoint = "10.0.0.1:6443";
+    spec.token = "abcdef.0123456789abcdef";
+    spec.ca_cert_hashes = {"sha256:" + std::string(64, 'a')};
+    return spec;
+}
+
+}  // namespace
+
 TEST_CASE("a join spec becomes the JoinConfiguration kubeadm join --config reads") {
     proto::join_spec spec;
     spec.node_name = "node-1";
@@ -33,11 +46,7 @@ TEST_CASE("values are quoted so YAML cannot misread them") {
 }
 
 TEST_CASE("a node with kubelet patches points kubeadm join at their directory") {
-    proto::join_spec spec;
-    spec.node_name = "node-1";
-    spec.api_server_endpoint = "10.0.0.1:6443";
-    spec.token = "abcdef.0123456789abcdef";
-    spec.ca_cert_hashes = {"sha256:" + std::string(64, 'a')};
+    const proto::join_spec spec = one_pin_spec();
     agent::join_configuration_options options;
     options.patches_dir = "/etc/kubernetes/graft-patches";
     auto yaml = agent::kubeadm_join_configuration(spec, options);
@@ -53,11 +62,7 @@ TEST_CASE("kubeadm 1.31 and later get v1beta4 and older or unknown ones v1beta3"
 }
 
 TEST_CASE("the CRI socket and node IP go into nodeRegistration in the form each apiVersion has") {
-    proto::join_spec spec;
-    spec.node_name = "node-1";
-    spec.api_server_endpoint = "10.0.0.1:6443";
-    spec.token = "abcdef.0123456789abcdef";
-    spec.ca_cert_hashes = {"sha256:" + std::string(64, 'a')};
+    const proto::join_spec spec = one_pin_spec();
     agent::join_configuration_options options;
     options.cri_socket = "unix:///run/containerd/containerd.sock";
     options.node_ip = "192.168.1.20";
