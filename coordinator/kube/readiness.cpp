@@ -80,7 +80,9 @@ void readiness_tracker::deleted(const std::string& name) {
     in_cluster_.erase(name);
     auto known = registry_.find(name);
     if (!known || known->phase == "deleted") return;
-    record(name, "deleted", "its Node object was deleted from the cluster; restart graft-agent on it to join again");
+    record(name, "deleted", "its Node object was deleted from the cluster; graft does not join it again by itself "
+                            "(on the node: kubeadm reset -f, move /var/lib/graft aside, put a fresh graft.json on the boot "
+                            "partition and restart graft-agent)");
 }
 
 void readiness_tracker::listed(const std::vector<node_readiness>& nodes) {
