@@ -3,8 +3,8 @@
 // "Bootstrap Token Secret Format"): a Secret named bootstrap-token-<token-id> in kube-system, of type
 // bootstrap.kubernetes.io/token, whose token-id matches [a-z0-9]{6} and token-secret [a-z0-9]{16}, with an
 // RFC 3339 expiration, the usages the token may serve, and extra groups that must start with system:bootstrappers:.
-// kubeadm joins with one (group system:bootstrappers:kubeadm:default-node-token); so does k3s since v1.26
-// (`k3s token create`, group system:bootstrappers:k3s:default-node-token).
+// kubeadm joins with one (group system:bootstrappers:kubeadm:default-node-token); so do k3s releases that have
+// `k3s token create` (group system:bootstrappers:k3s:default-node-token).
 
 #include "proto/json_fields.hpp"
 #include "proto/time.hpp"
