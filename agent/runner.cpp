@@ -251,12 +251,12 @@ private:
             // A fresh spec on every attempt: the last one may have expired while the node was slow to boot.
             // The versions are read again too: the operator may have installed the ones a refusal asked for.
             const proto::join_request versions = local_versions(state_.flavour, options_.programs);
-            // A coordinator that cannot issue a credential (503: the cluster's API is failing) is a failed attempt,
-            // reported with its reason, rather than a silent retry.
+            // A coordinator that cannot issue a credential now (503: the cluster's API is failing; 429: busy) is a
+            // failed attempt, reported with its reason, rather than a silent retry.
             auto res = co_await request(node_tls_->context(), verb::post, "/v1/nodes/" + state_.node_name + "/join",
                                         versions.to_json().dump(), "asking for a join spec", false);
             std::string failure;
-            if (res.status >= 500) {
+            if (res.status >= 500 || res.status == 429) {
                 failure = "the coordinator cannot issue a join credential: " + error_message(res);
                 proto::log_error(failure, {{"GRAFT_NODE", state_.node_name}, {"GRAFT_PHASE", "failed"}},
                                  proto::message_id::join_failed);
