@@ -11,11 +11,14 @@ free_port() {
   return 1
 }
 
-# Waits up to 10 s for a coordinator on 127.0.0.1:PORT to answer /healthz over TLS, trusting CA_FILE.
+# Waits up to 10 s for a coordinator on 127.0.0.1:PORT to answer /healthz over TLS, trusting CA_FILE. NAMED_HOST,
+# when given, is the address its certificate names (its advertise host), which curl then verifies while it
+# connects to 127.0.0.1.
 wait_for_coordinator() {
-  local port=$1 ca=$2
+  local port=$1 ca=$2 host=${3:-127.0.0.1}
   for _ in $(seq 100); do
-    curl -fsS --cacert "$ca" "https://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
+    curl -fsS --cacert "$ca" --connect-to "$host:$port:127.0.0.1:$port" "https://$host:$port/healthz" >/dev/null 2>&1 \
+      && return 0
     sleep 0.1
   done
   echo "the coordinator on 127.0.0.1:$port did not answer /healthz within 10 s" >&2
