@@ -76,6 +76,10 @@ struct k0s_token_contents {
 };
 k0s_token_contents read_k0s_token(std::string_view token);
 
+// The last line of a program's output that is not blank, without its line end: what a CLI's answer or its error
+// usually is.
+std::string last_output_line(std::string_view output);
+
 struct kubeadm_join_line {
     std::string api_server_endpoint;
     std::string token;

@@ -10,12 +10,6 @@
 namespace graft::coordinator {
 namespace {
 
-std::string last_line(std::string_view text) {
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
-    auto nl = text.rfind('\n');
-    return std::string(nl == std::string_view::npos ? text : text.substr(nl + 1));
-}
-
 class command_backend final : public join_backend {
 public:
     command_backend(std::vector<std::string> argv, std::chrono::seconds timeout)
@@ -36,7 +30,7 @@ public:
             throw join_error("join command '" + argv_[0] + "' did not finish within " + std::to_string(timeout_.count()) + "s");
         if (run.exit_code != 0)
             throw join_error("join command '" + argv_[0] + "' exited with status " + std::to_string(run.exit_code) + ": " +
-                             proto::redact_tokens(last_line(run.output)));
+                             proto::redact_tokens(last_output_line(run.output)));
         auto line = parse_kubeadm_join_output(run.output);
         proto::join_spec spec;
         spec.node_name = node.name;
@@ -54,6 +48,20 @@ private:
 };
 
 }  // namespace
+
+std::string last_output_line(std::string_view output) {
+    std::string last;
+    std::size_t start = 0;
+    while (start <= output.size()) {
+        const auto nl = output.find('\n', start);
+        std::string line(output.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start));
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+        if (!line.empty()) last = line;
+        if (nl == std::string_view::npos) break;
+        start = nl + 1;
+    }
+    return last;
+}
 
 kubeadm_join_line parse_kubeadm_join_output(std::string_view output) {
     // kubeadm may print warnings before the command, and `kubeadm init` wraps it with backslash-newlines.

@@ -201,20 +201,6 @@ std::string gunzip(std::string_view data) {
     return out;
 }
 
-std::string last_nonempty_line(std::string_view text) {
-    std::string last;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        auto nl = text.find('\n', start);
-        std::string line(text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start));
-        while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-        if (!line.empty()) last = line;
-        if (nl == std::string_view::npos) break;
-        start = nl + 1;
-    }
-    return last;
-}
-
 class k0s_backend final : public join_backend {
 public:
     k0s_backend(std::vector<std::string> command, std::chrono::seconds ttl, std::chrono::seconds timeout,
@@ -236,7 +222,7 @@ public:
         argv.push_back("--expiry=" + std::to_string(ttl_.count()) + "s");
         const auto issued = proto::clock::now();
         const std::string output = run(argv);
-        const std::string token = last_nonempty_line(output);
+        const std::string token = last_output_line(output);
         k0s_token_contents contents = read_k0s_token(token);
         proto::join_spec spec;
         spec.node_name = node.name;
@@ -264,7 +250,7 @@ private:
                                           std::to_string(timeout_.count()) + "s");
         if (r.exit_code != 0)
             throw join_error("'" + argv[0] + " " + argv[1] + " " + argv[2] + "' exited with status " +
-                             std::to_string(r.exit_code) + ": " + proto::redact_tokens(last_nonempty_line(r.output)));
+                             std::to_string(r.exit_code) + ": " + proto::redact_tokens(last_output_line(r.output)));
         return r.output;
     }
 
