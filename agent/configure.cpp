@@ -2,9 +2,9 @@
 
 #include "agent/steps/text.hpp"
 #include "proto/log.hpp"
+#include "proto/systemd.hpp"
 #include "proto/message_ids.hpp"
 
-#include <systemd/sd-daemon.h>
 
 namespace graft::agent {
 namespace {
@@ -14,7 +14,7 @@ std::string boot_id(const host& h) { return text::trim(h.read("/proc/sys/kernel/
 }  // namespace
 
 step_result run_step(const step& s, const host& h, const host_profile& profile, live_system* live, bool apply) {
-    sd_notify(0, ("STATUS=Preparing the host: " + std::string(s.name())).c_str());
+    proto::notify("STATUS=Preparing the host: " + std::string(s.name()));
     step_result r{s.probe(h, profile), step_result::failure::none, {}};
     const step_plan& plan = r.plan;
     const proto::log_field step_field{"GRAFT_STEP", plan.step}, node_field{"GRAFT_NODE", profile.node_name};

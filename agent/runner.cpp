@@ -13,6 +13,7 @@
 #include "proto/message_ids.hpp"
 #include "proto/pki.hpp"
 #include "proto/subprocess.hpp"
+#include "proto/systemd.hpp"
 #include "proto/time.hpp"
 #include "proto/tls.hpp"
 #include "proto/version.hpp"
@@ -25,7 +26,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/verb.hpp>
-#include <systemd/sd-daemon.h>
 
 #include <filesystem>
 #include <iostream>
@@ -126,7 +126,7 @@ private:
         state_.enter(p, std::move(message));
         store_.save(state_);
         const std::string phase(proto::to_string(p));
-        sd_notify(0, ("STATUS=" + phase + (state_.node_name.empty() ? "" : " as " + state_.node_name)).c_str());
+        proto::notify("STATUS=" + phase + (state_.node_name.empty() ? "" : " as " + state_.node_name));
     }
 
     net::awaitable<void> enroll() {
@@ -140,7 +140,7 @@ private:
         req.enrollment_token = config_.enrollment_token;
         req.csr_pem = proto::make_csr_pem(*key, facts.hostname);
         req.facts = facts;
-        sd_notify(0, ("STATUS=Enrolling with " + config_.coordinator).c_str());
+        proto::notify("STATUS=Enrolling with " + config_.coordinator);
         proto::log_info("enrolling with " + config_.coordinator, {{"GRAFT_PHASE", "booted"}});
 
         auto pinned = proto::client_tls::pinned(config_.ca_pin);
@@ -282,7 +282,7 @@ private:
                     co_await report(proto::phase::joined, "");
                     proto::log_info("node " + state_.node_name + " joined the cluster",
                                     {{"GRAFT_NODE", state_.node_name}, {"GRAFT_PHASE", "joined"}});
-                    sd_notify(0, ("STATUS=Joined as " + state_.node_name + "; waiting for the Node to be Ready").c_str());
+                    proto::notify("STATUS=Joined as " + state_.node_name + "; waiting for the Node to be Ready");
                     co_return 0;
                 }
                 failure = outcome.error;
@@ -291,7 +291,7 @@ private:
             }
             state_.last_error = failure;
             enter(proto::phase::failed, failure);
-            sd_notify(0, ("STATUS=Join failed: " + failure.substr(0, 200)).c_str());
+            proto::notify("STATUS=Join failed: " + failure.substr(0, 200));
             co_await report(proto::phase::failed, failure);
             if (options_.max_join_attempts && attempt >= options_.max_join_attempts) {
                 std::cerr << "graft-agent: giving up after " << attempt << " failed join attempt(s)\n";
@@ -318,21 +318,21 @@ private:
             if (!status.readiness_tracked) {
                 proto::log_info("node " + state_.node_name + " has joined; its coordinator does not watch the cluster's "
                                 "Nodes (it has no kubeconfig), so the agent's work ends here", {{"GRAFT_NODE", state_.node_name}});
-                sd_notify(0, ("STATUS=Joined as " + state_.node_name + "; readiness is not tracked (the coordinator has "
-                              "no kubeconfig)").c_str());
+                proto::notify("STATUS=Joined as " + state_.node_name + "; readiness is not tracked (the coordinator has "
+                              "no kubeconfig)");
                 co_return 0;
             }
             if (status.phase == "ready") {
                 enter(proto::phase::ready);
                 proto::log_info("node " + state_.node_name + " is Ready", {{"GRAFT_NODE", state_.node_name}, {"GRAFT_PHASE", "ready"}},
                                 proto::message_id::node_ready);
-                sd_notify(0, ("STATUS=Ready as " + state_.node_name).c_str());
+                proto::notify("STATUS=Ready as " + state_.node_name);
                 co_return 0;
             }
             const std::string waiting = status.phase == "deleted"
                 ? "the Node was deleted from the cluster: " + status.reason
                 : (status.reason.empty() ? health : status.reason);
-            sd_notify(0, ("STATUS=Joined as " + state_.node_name + ", not Ready: " + waiting.substr(0, 200)).c_str());
+            proto::notify("STATUS=Joined as " + state_.node_name + ", not Ready: " + waiting.substr(0, 200));
             net::steady_timer timer(co_await net::this_coro::executor, options_.readiness_interval);
             co_await timer.async_wait(net::use_awaitable);
         }
@@ -364,12 +364,12 @@ int run_agent(const run_options& options) {
     net::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int signal) {
         if (ec) return;
-        sd_notify(0, "STOPPING=1");
+        proto::notify("STOPPING=1");
         proto::log_info("stopping on signal " + std::to_string(signal) + "; the next start resumes from the saved state");
         exit_code = 128 + signal;
         io.stop();
     });
-    sd_notify(0, "READY=1");
+    proto::notify("READY=1");
     proto::start_watchdog(io);
     while (!exit_code && io.run_one() > 0) {}
     if (failure) {

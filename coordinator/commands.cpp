@@ -18,6 +18,7 @@
 #include "proto/log.hpp"
 #include "proto/message_ids.hpp"
 #include "proto/pki.hpp"
+#include "proto/systemd.hpp"
 #include "proto/tls.hpp"
 #include "proto/version.hpp"
 #include "proto/watchdog.hpp"
@@ -25,7 +26,6 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <systemd/sd-daemon.h>
 
 #include <filesystem>
 #include <iostream>
@@ -266,7 +266,7 @@ int serve(const std::vector<std::string>& argv) {
     net::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
-        sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
+        proto::notify("STOPPING=1\nSTATUS=Stopping");
         proto::log_info("stopping");
         server.stop();
         io.stop();
@@ -276,7 +276,7 @@ int serve(const std::vector<std::string>& argv) {
     const std::string where = bound.address().to_string() + ":" + std::to_string(bound.port());
     proto::log_info(std::string("graft-coordinator ") + proto::graft_version + " serving on " + where + ", CA " + ca.pin(),
                     {}, proto::message_id::coordinator_started);
-    sd_notify(0, ("READY=1\nSTATUS=Serving on " + where).c_str());
+    proto::notify("READY=1\nSTATUS=Serving on " + where);
     proto::start_watchdog(io);
     io.run();
     return 0;

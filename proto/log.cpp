@@ -1,6 +1,7 @@
 #include "proto/log.hpp"
 
-#include <systemd/sd-journal.h>
+#include "proto/systemd.hpp"
+
 #include <sys/stat.h>
 
 #include <atomic>
@@ -63,9 +64,7 @@ void log(log_level level, std::string_view message, std::initializer_list<log_fi
         }
         if (message_id) items.push_back(std::string("MESSAGE_ID=") + message_id);
         for (const auto& f : fields) items.push_back(std::string(f.name) + "=" + f.value);
-        std::vector<iovec> iov;
-        for (auto& s : items) iov.push_back({s.data(), s.size()});
-        if (sd_journal_sendv(iov.data(), static_cast<int>(iov.size())) == 0) return;
+        if (journal_send(items)) return;
     }
     std::string line;
     {

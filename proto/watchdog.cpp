@@ -1,10 +1,11 @@
 #include "proto/watchdog.hpp"
 
+#include "proto/systemd.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <systemd/sd-daemon.h>
 
 #include <chrono>
 
@@ -17,7 +18,7 @@ namespace net = boost::asio;
 net::awaitable<void> ping_every(std::chrono::microseconds every) {
     net::steady_timer timer(co_await net::this_coro::executor);
     for (;;) {
-        sd_notify(0, "WATCHDOG=1");
+        notify("WATCHDOG=1");
         timer.expires_after(every);
         co_await timer.async_wait(net::use_awaitable);
     }
@@ -26,9 +27,9 @@ net::awaitable<void> ping_every(std::chrono::microseconds every) {
 }  // namespace
 
 void start_watchdog(net::io_context& io) {
-    std::uint64_t usec = 0;
-    if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return;
-    net::co_spawn(io, ping_every(std::chrono::microseconds(usec / 2)), net::detached);
+    const auto interval = watchdog_interval();
+    if (!interval) return;
+    net::co_spawn(io, ping_every(*interval / 2), net::detached);
 }
 
 }  // namespace graft::proto

@@ -1,8 +1,9 @@
 #include "agent/system/live_system.hpp"
 
+#include "agent/system/dbus.hpp"
+
 #include "proto/subprocess.hpp"
 
-#include <sdbus-c++/sdbus-c++.h>
 #include <sys/swap.h>
 
 #include <cerrno>
@@ -14,6 +15,8 @@
 namespace graft::agent {
 namespace {
 
+constexpr const char* systemd_service = "org.freedesktop.systemd1";
+constexpr const char* systemd_path = "/org/freedesktop/systemd1";
 constexpr const char* systemd_manager = "org.freedesktop.systemd1.Manager";
 
 // Every D-Bus call goes through here: a D-Bus error becomes an exception naming the method, its arguments and
@@ -22,22 +25,19 @@ template <class Call>
 void checked(const std::string& what, Call&& call) {
     try {
         call();
-    } catch (const sdbus::Error& e) {
-        throw std::runtime_error("D-Bus call " + what + " failed: " + e.getName() + ": " + e.getMessage());
+    } catch (const dbus::error& e) {
+        throw std::runtime_error("D-Bus call " + what + " failed: " + e.name() + ": " + e.message());
     }
 }
 
 class dbus_live_system final : public live_system {
 public:
-    explicit dbus_live_system(const std::string& address)
-        : bus_(address.empty() ? sdbus::createSystemBusConnection() : sdbus::createSessionBusConnectionWithAddress(address)),
-          hostname1_(sdbus::createProxy(*bus_, "org.freedesktop.hostname1", "/org/freedesktop/hostname1")),
-          systemd1_(sdbus::createProxy(*bus_, "org.freedesktop.systemd1", "/org/freedesktop/systemd1")),
-          login1_(sdbus::createProxy(*bus_, "org.freedesktop.login1", "/org/freedesktop/login1")) {}
+    explicit dbus_live_system(const std::string& address) : bus_(address) {}
 
     void set_static_hostname(const std::string& name) override {
         checked("org.freedesktop.hostname1.SetStaticHostname(" + name + ")", [&] {
-            hostname1_->callMethod("SetStaticHostname").onInterface("org.freedesktop.hostname1").withArguments(name, false);
+            bus_.call("org.freedesktop.hostname1", "/org/freedesktop/hostname1", "org.freedesktop.hostname1",
+                      "SetStaticHostname", dbus::arguments().add(name).add(false));
         });
     }
 
@@ -46,12 +46,9 @@ public:
 
     void enable_and_start_unit(const std::string& unit) override {
         checked(std::string(systemd_manager) + ".EnableUnitFiles(" + unit + ")", [&] {
-            bool carries_install_info = false;
-            std::vector<sdbus::Struct<std::string, std::string, std::string>> changes;
-            systemd1_->callMethod("EnableUnitFiles")
-                .onInterface(systemd_manager)
-                .withArguments(std::vector<std::string>{unit}, false, true)
-                .storeResultsTo(carries_install_info, changes);
+            // The answer (whether the unit has install info, and the symlinks made) is not needed.
+            bus_.call(systemd_service, systemd_path, systemd_manager, "EnableUnitFiles",
+                      dbus::arguments().add(std::vector<std::string>{unit}).add(false).add(true));
         });
         unit_job("StartUnit", unit);
     }
@@ -77,7 +74,8 @@ public:
 
     void reboot() override {
         checked("org.freedesktop.login1.Manager.Reboot", [&] {
-            login1_->callMethod("Reboot").onInterface("org.freedesktop.login1.Manager").withArguments(false);
+            bus_.call("org.freedesktop.login1", "/org/freedesktop/login1", "org.freedesktop.login1.Manager", "Reboot",
+                      dbus::arguments().add(false));
         });
     }
 
@@ -86,24 +84,24 @@ private:
     // after (a sysctl value that needs the module systemd-modules-load loads), so this waits until the job object
     // is gone, which is when systemd has finished it. A unit that takes longer than a minute is left to finish.
     void unit_job(const std::string& method, const std::string& unit) {
-        sdbus::ObjectPath job;
+        std::string job;
         checked(std::string(systemd_manager) + "." + method + "(" + unit + ")", [&] {
-            systemd1_->callMethod(method).onInterface(systemd_manager).withArguments(unit, std::string("replace")).storeResultsTo(job);
+            job = bus_.call(systemd_service, systemd_path, systemd_manager, method, dbus::arguments().add(unit).add("replace"))
+                      .first_string();
         });
-        auto proxy = sdbus::createProxy(*bus_, "org.freedesktop.systemd1", job);
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
         while (std::chrono::steady_clock::now() < deadline) {
             try {
-                proxy->getProperty("State").onInterface("org.freedesktop.systemd1.Job");
-            } catch (const sdbus::Error&) {
+                bus_.call(systemd_service, job, "org.freedesktop.DBus.Properties", "Get",
+                          dbus::arguments().add("org.freedesktop.systemd1.Job").add("State"));
+            } catch (const dbus::error&) {
                 return;  // no such object: the job is done
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
     }
 
-    std::unique_ptr<sdbus::IConnection> bus_;
-    std::unique_ptr<sdbus::IProxy> hostname1_, systemd1_, login1_;
+    dbus::connection bus_;
 };
 
 }  // namespace
@@ -123,12 +121,7 @@ void perform(const live_action& action, live_system& system) {
 }
 
 std::unique_ptr<live_system> connect_live_system(const std::string& bus_address) {
-    try {
-        return std::make_unique<dbus_live_system>(bus_address);
-    } catch (const sdbus::Error& e) {
-        throw std::runtime_error("cannot connect to D-Bus" + (bus_address.empty() ? std::string(" (system bus)") : " at " + bus_address) +
-                                 ": " + e.getMessage());
-    }
+    return std::make_unique<dbus_live_system>(bus_address);
 }
 
 }  // namespace graft::agent

@@ -1,7 +1,7 @@
 #pragma once
 // The running system, behind a small interface: what the host-preparation steps ask of it (live_action) and the
 // reboot. The real implementation talks to systemd's D-Bus services (org.freedesktop.hostname1, systemd1, login1)
-// through sdbus-c++ and makes the few system calls itself; tests use a recording one, or the real one against their
+// through a small D-Bus client of its own (dbus.hpp) and makes the few system calls itself; tests use a recording one, or the real one against their
 // own dbus-daemon. Not thread-safe: one per agent.
 
 #include "agent/steps/step.hpp"
