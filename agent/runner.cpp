@@ -101,6 +101,11 @@ private:
                 if (problem.find("certificate verify failed") != std::string::npos)
                     problem += " (the coordinator's certificate does not chain to the CA pinned in graft.json, "
                                "or does not name " + endpoint_.host + ")";
+                // A static graft-agent has only glibc's files and dns sources (docs/architecture.md).
+                if (auto* error = dynamic_cast<const boost::system::system_error*>(&e);
+                    error && (error->code() == net::error::host_not_found || error->code() == net::error::host_not_found_try_again))
+                    problem += " (cannot resolve " + endpoint_.host + ": graft-agent looks names up in /etc/hosts and DNS "
+                               "only, not through mDNS (.local names); put an IP address or a DNS name in graft.json)";
             }
             if (result && ((result->status < 500 && result->status != 429) || !retry_server_errors)) {
                 retry_.reset();

@@ -58,12 +58,19 @@ std::optional<std::pair<std::uint32_t, std::uint32_t>> parse_cidr(const std::str
 }
 
 // The local address the kernel would use to reach `host_name`: connecting a UDP socket sends nothing, it only routes.
-std::optional<in_addr> route_source(const std::string& host_name, const std::string& port) {
+// When the name does not resolve, `why` says so: graft-agent is static, so glibc resolves only through /etc/hosts and
+// DNS, never through NSS modules such as nss-mdns (docs/architecture.md).
+std::optional<in_addr> route_source(const std::string& host_name, const std::string& port, std::string& why) {
     addrinfo hints{};
     hints.ai_family = AF_INET;
     hints.ai_socktype = SOCK_DGRAM;
     addrinfo* found = nullptr;
-    if (::getaddrinfo(host_name.c_str(), port.c_str(), &hints, &found) != 0) return std::nullopt;
+    if (const int error = ::getaddrinfo(host_name.c_str(), port.c_str(), &hints, &found); error != 0) {
+        why = "cannot resolve the coordinator's name " + host_name + " (" + ::gai_strerror(error) +
+              "): graft-agent looks names up in /etc/hosts and DNS (/etc/resolv.conf) only, not through mDNS (.local "
+              "names) or other NSS modules; put an IP address or a DNS name in graft.json, or the name in /etc/hosts";
+        return std::nullopt;
+    }
     std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owner(found, ::freeaddrinfo);
     int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return std::nullopt;
@@ -101,12 +108,14 @@ public:
             plan.notes.push_back("node IP " + chosen->text() + " on " + chosen->interface + ", in " + profile.node_cidr);
         } else if (!profile.coordinator.empty()) {
             auto endpoint = proto::parse_https_url(profile.coordinator);
-            auto source = route_source(endpoint.host, endpoint.port);
+            std::string unresolved;
+            auto source = route_source(endpoint.host, endpoint.port, unresolved);
             for (const auto& a : addresses)
                 if (!chosen && source && a.ip.s_addr == source->s_addr) chosen = a;
             if (!chosen) {
-                plan.blocker = "no route from this node reaches the coordinator at " + endpoint.host +
-                               "; set node_cidr in the profile to choose the node's address";
+                plan.blocker = !unresolved.empty() ? unresolved
+                                                   : "no route from this node reaches the coordinator at " + endpoint.host +
+                                                         "; set node_cidr in the profile to choose the node's address";
                 return plan;
             }
             plan.notes.push_back("node IP " + chosen->text() + " on " + chosen->interface + ", the route to the coordinator");
