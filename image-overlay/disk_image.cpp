@@ -49,29 +49,34 @@ std::string filesystem_at(const std::string& image, std::uint64_t offset) {
     return {};
 }
 
-std::string mtools_target(const disk_layout& d) { return d.image + "@@" + std::to_string(d.boot.offset); }
-std::string debugfs_target(const disk_layout& d) { return d.image + "?offset=" + std::to_string(d.root.offset); }
+std::string mtools_target(const std::string& image, const partition& p) { return image + "@@" + std::to_string(p.offset); }
+std::string mtools_target(const disk_layout& d) { return mtools_target(d.image, d.boot); }
+std::string debugfs_target(const std::string& image, const partition& p) { return image + "?offset=" + std::to_string(p.offset); }
+std::string debugfs_target(const disk_layout& d) { return debugfs_target(d.image, d.root); }
 
 // debugfs keeps going after a failed command and exits 0, so its output is where failures show.
-std::string debugfs(const disk_layout& d, const std::string& commands, bool writable) {
+std::string debugfs(const std::string& target, const std::string& commands, bool writable) {
     const fs::path file = fs::temp_directory_path() / ("graft-image-" + std::to_string(::getpid()) + ".debugfs");
     proto::write_file_atomic(file.string(), commands, 0600);
     std::vector<std::string> argv{"debugfs"};
     if (writable) argv.push_back("-w");
-    argv.insert(argv.end(), {"-f", file.string(), debugfs_target(d)});
+    argv.insert(argv.end(), {"-f", file.string(), target});
     auto r = run(argv);
     std::error_code ec;
     fs::remove(file, ec);
-    if (r.exit_code != 0) throw std::runtime_error("debugfs on " + debugfs_target(d) + " failed: " + r.output);
+    if (r.exit_code != 0) throw std::runtime_error("debugfs on " + target + " failed: " + r.output);
     return r.output;
 }
+std::string debugfs(const disk_layout& d, const std::string& commands, bool writable) {
+    return debugfs(debugfs_target(d), commands, writable);
+}
 
-// Which of `paths` the root filesystem does not have.
-std::set<std::string> missing_paths(const disk_layout& d, const std::vector<std::string>& paths) {
+// Which of `paths` the ext2/3/4 filesystem at `target` does not have.
+std::set<std::string> missing_paths(const std::string& target, const std::vector<std::string>& paths) {
     std::string commands;
     for (const auto& p : paths) commands += "stat " + p + "\n";
     std::set<std::string> missing;
-    std::istringstream seen(debugfs(d, commands, false));
+    std::istringstream seen(debugfs(target, commands, false));
     std::string current;
     for (std::string line; std::getline(seen, line);) {
         if (line.starts_with("debugfs: stat ")) current = line.substr(14);
@@ -79,8 +84,58 @@ std::set<std::string> missing_paths(const disk_layout& d, const std::vector<std:
     }
     return missing;
 }
+std::set<std::string> missing_paths(const disk_layout& d, const std::vector<std::string>& paths) {
+    return missing_paths(debugfs_target(d), paths);
+}
+
+// The names in a FAT partition's top directory, lower-cased (FAT does not keep case reliably).
+std::set<std::string> fat_top_level(const std::string& image, const partition& p) {
+    auto r = run({"mdir", "-b", "-i", mtools_target(image, p), "::/"});
+    std::set<std::string> names;
+    if (r.exit_code != 0) return names;
+    std::istringstream lines(r.output);
+    for (std::string line; std::getline(lines, line);) {
+        if (!line.starts_with("::/")) continue;
+        std::string name = line.substr(3);
+        while (!name.empty() && (name.back() == '/' || name.back() == '\r')) name.pop_back();
+        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        names.insert(name);
+    }
+    return names;
+}
+
+// config.txt's os_prefix= (Ubuntu's A/B boot layout), from its top level or any [section]: the firmware reads
+// cmdline.txt and the kernel from that directory.
+std::string os_prefix_of(const std::string& image, const partition& p) {
+    auto r = run({"mtype", "-i", mtools_target(image, p), "::/config.txt"});
+    if (r.exit_code != 0) return {};
+    std::istringstream lines(r.output);
+    for (std::string line; std::getline(lines, line);) {
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+        if (line.starts_with("os_prefix=")) return line.substr(10);
+    }
+    return {};
+}
+
+std::string mib(std::uint64_t bytes) { return std::to_string((bytes + (1u << 19)) >> 20) + " MiB"; }
 
 }  // namespace
+
+std::string describe(image_family family) {
+    switch (family) {
+    case image_family::raspberry_pi: return "Raspberry Pi (FAT firmware partition and ext4 root: Raspberry Pi OS, Ubuntu, Debian)";
+    case image_family::raspberry_pi_ab: return "Ubuntu for Raspberry Pi with A/B boot (config.txt os_prefix)";
+    case image_family::dietpi: return "DietPi for Raspberry Pi (dietpi.txt on the FAT partition)";
+    case image_family::armbian: return "Armbian (one ext4 root with /boot/armbianEnv.txt)";
+    case image_family::jetson_l4t: return "Jetson L4T (ext4 root with /boot/extlinux/extlinux.conf)";
+    }
+    return "?";
+}
+
+std::string disk_layout::boot_file_place(const std::string& name) const {
+    if (boot_on_root()) return "/boot/" + name + " in the root filesystem (partition " + std::to_string(root.number) + ")";
+    return "/" + name + " on the FAT partition " + std::to_string(boot.number);
+}
 
 disk_layout read_layout(const std::string& image) {
     if (!fs::is_regular_file(image)) throw std::runtime_error(image + " is not a disk image file");
@@ -102,27 +157,80 @@ disk_layout read_layout(const std::string& image) {
             part.offset = p.at("start").get<std::uint64_t>() * sector;
             part.size = p.at("size").get<std::uint64_t>() * sector;
             part.filesystem = filesystem_at(image, part.offset);
+            part.name = p.value("name", "");
             d.partitions.push_back(part);
         }
     } catch (const std::exception& e) {
         throw std::runtime_error(image + ": cannot read sfdisk's view of the partition table: " + e.what());
     }
-    std::string found;
+    // What the partitions hold decides the family: the Pi firmware's files on a FAT partition, or the files of
+    // Armbian's and L4T's boot loaders under an ext4 root's /boot. Each ext4 filesystem is asked once.
+    struct ext_facts {
+        bool is_root = false, armbian = false, extlinux = false;
+    };
+    std::vector<std::pair<partition, ext_facts>> ext_partitions;
     for (const auto& p : d.partitions) {
-        found += (found.empty() ? "" : ", ") + std::to_string(p.number) + ": " + (p.filesystem.empty() ? "unknown" : p.filesystem);
-        if (p.filesystem == "vfat" && d.boot.number == 0) d.boot = p;
-        else if (p.filesystem == "ext4" && d.boot.number != 0 && d.root.number == 0) d.root = p;
+        if (p.filesystem != "ext4") continue;
+        const auto missing = missing_paths(debugfs_target(image, p), {"/etc", "/boot/armbianEnv.txt", "/boot/extlinux/extlinux.conf"});
+        ext_partitions.push_back({p, {!missing.count("/etc"), !missing.count("/boot/armbianEnv.txt"),
+                                      !missing.count("/boot/extlinux/extlinux.conf")}});
     }
-    if (d.boot.number == 0 || d.root.number == 0)
-        throw std::runtime_error(image + " is not an image graft knows: it needs a FAT boot partition followed by an ext4 "
-                                 "root partition, and has " + (found.empty() ? "no partitions" : found) +
-                                 "; nothing was written");
+    auto first_root = [&](auto&& pred) -> const partition* {
+        for (const auto& [p, facts] : ext_partitions)
+            if (facts.is_root && pred(facts)) return &p;
+        return nullptr;
+    };
+    for (const auto& p : d.partitions) {
+        if (p.filesystem != "vfat" || d.boot.number != 0) continue;
+        const auto names = fat_top_level(image, p);
+        if (!names.count("config.txt") && !names.count("cmdline.txt")) continue;
+        if (const partition* root = first_root([](const ext_facts&) { return true; })) {
+            d.boot = p;
+            d.root = *root;
+            d.family = names.count("dietpi.txt") ? image_family::dietpi : image_family::raspberry_pi;
+            if (names.count("config.txt")) d.os_prefix = os_prefix_of(image, p);
+            if (!d.os_prefix.empty()) d.family = image_family::raspberry_pi_ab;
+        }
+    }
+    if (d.root.number == 0) {
+        if (const partition* root = first_root([](const ext_facts& f) { return f.armbian; })) {
+            d.root = *root;
+            d.family = image_family::armbian;
+        } else if (const partition* l4t = first_root([](const ext_facts& f) { return f.extlinux; })) {
+            d.root = *l4t;
+            d.family = image_family::jetson_l4t;
+        }
+    }
+    if (d.root.number == 0) {
+        std::string found;
+        for (const auto& p : d.partitions)
+            found += "\n  " + std::to_string(p.number) + ": " + (p.filesystem.empty() ? "no FAT or ext4 filesystem" : p.filesystem) +
+                     ", " + mib(p.size) + (p.name.empty() ? "" : ", named " + p.name);
+        throw std::runtime_error(
+            image + " is not an image graft knows. graft recognises a FAT partition with the Raspberry Pi firmware's "
+            "config.txt or cmdline.txt beside an ext4 root (Raspberry Pi OS, Ubuntu and Debian for the Pi, DietPi), or "
+            "an ext4 root holding /boot/armbianEnv.txt (Armbian) or /boot/extlinux/extlinux.conf (Jetson L4T). Its " +
+            d.table + " partition table has" + (found.empty() ? " no partitions" : ":" + found) + "\nNothing was written.");
+    }
     return d;
 }
 
 void write_boot_file(const disk_layout& d, const std::string& name, const std::string& content) {
     const fs::path file = fs::temp_directory_path() / ("graft-image-" + std::to_string(::getpid()) + "-" + name);
     proto::write_file_atomic(file.string(), content, 0600);
+    if (d.boot_on_root()) {
+        // Only root may read it there, as the agent keeps its own copy; the agent removes the token from it.
+        const std::string target = "/boot/" + name;
+        const bool exists = !missing_paths(d, {target}).count(target);
+        const std::string output = debugfs(d, std::string(exists ? "rm " + target + "\n" : "") + "write " + file.string() + " " + target +
+                                                  "\nsif " + target + " mode 0100600\nsif " + target + " uid 0\nsif " + target + " gid 0\n",
+                                           true);
+        std::error_code ec;
+        fs::remove(file, ec);
+        if (missing_paths(d, {target}).count(target))
+            throw std::runtime_error("writing " + d.boot_file_place(name) + " of " + d.image + " failed: " + output);
+        return;
+    }
     auto r = run({"mcopy", "-o", "-i", mtools_target(d), file.string(), "::" + name});
     std::error_code ec;
     fs::remove(file, ec);
@@ -130,6 +238,7 @@ void write_boot_file(const disk_layout& d, const std::string& name, const std::s
 }
 
 std::string read_boot_file(const disk_layout& d, const std::string& name) {
+    if (d.boot_on_root()) return read_root_file(d, "/boot/" + name);
     auto r = run({"mtype", "-i", mtools_target(d), "::" + name});
     if (r.exit_code != 0) throw std::runtime_error(name + " is not on the boot partition of " + d.image + ": " + r.output);
     return r.output;
@@ -186,8 +295,8 @@ void write_overlay(const disk_layout& d, const std::string& overlay_dir) {
     for (const auto& gone : missing_paths(d, targets)) problems += "\n  " + gone + " is missing";
     if (!problems.empty())
         throw std::runtime_error("debugfs did not write the whole overlay into " + debugfs_target(d) + " (is the root "
-                                 "filesystem full?):" + problems + "\nThe boot partition already has graft.json; fix "
-                                 "this and run graft-image again");
+                                 "filesystem full?):" + problems + "\n" + d.boot_file_place("graft.json") +
+                                 " is already written; fix this and run graft-image again");
 }
 
 std::string read_root_file(const disk_layout& d, const std::string& path) {
