@@ -242,6 +242,18 @@ connection::connection(const std::string& address) : address_(address.empty() ? 
     }
     if (fd_ < 0) throw std::runtime_error("cannot connect to D-Bus at " + address_ + ": " + last_error);
 
+    // A constructor that throws runs no destructor: the socket is closed here on the way out.
+    try {
+        authenticate(deadline);
+        unique_name_ = call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello").first_string();
+    } catch (...) {
+        ::close(fd_);
+        fd_ = -1;
+        throw;
+    }
+}
+
+void connection::authenticate(std::chrono::steady_clock::time_point deadline) {
     // EXTERNAL authentication: the bus checks our uid from the socket's credentials. A NUL byte first, as required.
     std::string uid = std::to_string(::getuid()), hex;
     for (unsigned char c : uid) {
@@ -255,14 +267,10 @@ connection::connection(const std::string& address) : address_(address.empty() ? 
         if (line.size() > 4096) break;
         line += receive(1, deadline);
     }
-    if (!line.starts_with("OK ")) {
-        ::close(fd_);
-        fd_ = -1;
+    if (!line.starts_with("OK "))
         throw std::runtime_error("D-Bus at " + address_ + " refused EXTERNAL authentication as uid " + uid + ": " +
                                  line.substr(0, line.find('\r')));
-    }
     send_all("BEGIN\r\n", deadline);
-    unique_name_ = call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello").first_string();
 }
 
 connection::~connection() {

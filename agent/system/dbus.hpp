@@ -72,6 +72,7 @@ public:
     const std::string& unique_name() const { return unique_name_; }
 
 private:
+    void authenticate(std::chrono::steady_clock::time_point deadline);
     void send_all(std::string_view data, std::chrono::steady_clock::time_point deadline);
     std::string receive(std::size_t size, std::chrono::steady_clock::time_point deadline);
     std::string address_;

@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <thread>
 
 using namespace graft;
@@ -93,4 +94,24 @@ TEST_CASE("a run action that fails reports the program and its output") {
     auto system = connect_live_system(bus.address);
     CHECK_THROWS_WITH(perform(live_action::run({"sh", "-c", "echo no such module >&2; exit 1"}, "load modules"), *system),
                       Catch::Contains("sh exited with status 1: no such module"));
+}
+
+TEST_CASE("a bus that refuses EXTERNAL authentication is an error naming the bus and its answer") {
+    test::temp_dir dir;
+    const std::string address = "unix:path=" + (dir / "bus");
+    // A dbus-daemon that only takes anonymous clients: it answers our EXTERNAL with REJECTED.
+    test::write(dir / "bus.conf", R"(<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>)" + address + R"(</listen>
+  <auth>ANONYMOUS</auth>
+  <allow_anonymous/>
+  <policy context="default"><allow send_destination="*"/><allow own="*"/></policy>
+</busconfig>
+)");
+    test::child daemon({"/usr/bin/dbus-daemon", "--config-file=" + (dir / "bus.conf"), "--nofork", "--nopidfile"}, dir / "log");
+    for (int i = 0; i < 250 && !std::filesystem::exists(dir / "bus"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHECK_THROWS_WITH(connect_live_system(address),
+                      Catch::Contains("D-Bus at " + address + " refused EXTERNAL authentication") && Catch::Contains("REJECTED"));
 }
