@@ -24,3 +24,15 @@ wait_for_coordinator() {
   echo "the coordinator on 127.0.0.1:$port did not answer /healthz within 10 s" >&2
   return 1
 }
+
+# The staged node overlay of the newest arm64 build: `scripts/build arm64` (everything, as CI and scripts/package
+# arm64 build it) or `scripts/build arm64-agent` (the agent alone). Prints the overlay directory, or nothing.
+arm64_overlay() {
+  local repo=${1:?repo} newest=
+  for dir in "$repo/build/arm64" "$repo/build/arm64-agent"; do
+    local agent=$dir/image-overlay/rootfs/usr/bin/graft-agent
+    [[ -x $agent ]] || continue
+    if [[ -z $newest || $agent -nt $newest/usr/bin/graft-agent ]]; then newest=$dir/image-overlay/rootfs; fi
+  done
+  echo "$newest"
+}
