@@ -14,6 +14,23 @@ using namespace graft::agent;
 
 namespace {
 
+// A dbus-daemon configuration listening at `address`, authenticating as `auth` says, where anyone may own any name.
+std::string bus_config(const std::string& address, const std::string& auth) {
+    return R"(<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>)" + address + R"(</listen>
+  )" + auth + R"(
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+)";
+}
+
 struct private_bus {
     test::temp_dir dir;
     std::string address = "unix:path=" + (dir / "bus");
@@ -21,19 +38,7 @@ struct private_bus {
 
     private_bus() {
         // A bus of our own, where the test service may own systemd's names (the policy of Debian's session.conf).
-        test::write(dir / "bus.conf", R"(<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>)" + address + R"(</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-)");
+        test::write(dir / "bus.conf", bus_config(address, "<auth>EXTERNAL</auth>"));
         daemon = std::make_unique<test::child>(
             std::vector<std::string>{"/usr/bin/dbus-daemon", "--config-file=" + (dir / "bus.conf"), "--nofork", "--nopidfile"},
             dir / "dbus-daemon.log");
@@ -100,16 +105,7 @@ TEST_CASE("a bus that refuses EXTERNAL authentication is an error naming the bus
     test::temp_dir dir;
     const std::string address = "unix:path=" + (dir / "bus");
     // A dbus-daemon that only takes anonymous clients: it answers our EXTERNAL with REJECTED.
-    test::write(dir / "bus.conf", R"(<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>)" + address + R"(</listen>
-  <auth>ANONYMOUS</auth>
-  <allow_anonymous/>
-  <policy context="default"><allow send_destination="*"/><allow own="*"/></policy>
-</busconfig>
-)");
+    test::write(dir / "bus.conf", bus_config(address, "<auth>ANONYMOUS</auth>\n  <allow_anonymous/>"));
     test::child daemon({"/usr/bin/dbus-daemon", "--config-file=" + (dir / "bus.conf"), "--nofork", "--nopidfile"}, dir / "log");
     for (int i = 0; i < 250 && !std::filesystem::exists(dir / "bus"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     CHECK_THROWS_WITH(connect_live_system(address),
