@@ -10,6 +10,7 @@
 // A connection is used from one thread at a time.
 
 #include <chrono>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <string_view>
