@@ -27,7 +27,7 @@ struct fd_owner {
 }  // namespace
 
 process_result run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
-                           const std::function<void(std::string_view)>& on_line, std::size_t max_output) {
+                           const std::function<void(std::string_view)>& on_line, std::size_t max_output, stderr_to errors) {
     if (argv.empty()) throw std::invalid_argument("run_process: empty argv");
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
@@ -39,7 +39,10 @@ process_result run_process(const std::vector<std::string>& argv, std::chrono::mi
     check_posix(posix_spawnattr_init(&attr), "posix_spawnattr_init");
     check_posix(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0), "posix_spawn_file_actions_addopen");
     check_posix(posix_spawn_file_actions_adddup2(&actions, write_end.fd, 1), "posix_spawn_file_actions_adddup2");
-    check_posix(posix_spawn_file_actions_adddup2(&actions, write_end.fd, 2), "posix_spawn_file_actions_adddup2");
+    if (errors == stderr_to::output)
+        check_posix(posix_spawn_file_actions_adddup2(&actions, write_end.fd, 2), "posix_spawn_file_actions_adddup2");
+    else
+        check_posix(posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0), "posix_spawn_file_actions_addopen");
     // Its own process group, so a timeout kills whatever it started too.
     check_posix(posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF),
                 "posix_spawnattr_setflags");

@@ -1,15 +1,20 @@
 // The container runtime step: kubelet on a systemd host expects the systemd cgroup driver, and the runtime must
-// agree. containerd: SystemdCgroup = true on the runc runtime, at the config's own path (version 2:
-// plugins."io.containerd.grpc.v1.cri"; version 3, containerd 2.x: plugins."io.containerd.cri.v1.runtime"), and the CRI
-// plugin not disabled (Docker's containerd package ships disabled_plugins = ["cri"]). Docker: exec-opts
-// native.cgroupdriver=systemd merged into daemon.json, every other key kept (Jetson's nvidia runtime).
+// agree. containerd: SystemdCgroup = true on the CRI plugin's default runtime, whatever it is named (runc, or nvidia
+// on GPU nodes), at the config's own path (version 2: plugins."io.containerd.grpc.v1.cri"; version 3, containerd
+// 2.x: plugins."io.containerd.cri.v1.runtime"), and the CRI plugin not disabled (Docker's containerd package ships
+// disabled_plugins = ["cri"]). containerd decodes `runtimes` into a fresh map, so a runtime table it is given
+// replaces the default one whole: every table graft touches keeps or gains its runtime_type. The file is edited in
+// place, comments and all. Docker: exec-opts native.cgroupdriver=systemd merged into daemon.json, every other key
+// kept (Jetson's nvidia runtime).
 #include "agent/steps/step.hpp"
+#include "agent/steps/toml_edit.hpp"
 
 #include "proto/subprocess.hpp"
 
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
+#include <fstream>
 #include <sstream>
 
 namespace graft::agent {
@@ -17,25 +22,81 @@ namespace {
 
 constexpr const char* containerd_config = "/etc/containerd/config.toml";
 constexpr const char* docker_config = "/etc/docker/daemon.json";
+constexpr const char* runc_v2 = "io.containerd.runc.v2";
 
-bool installed(const host& h, const char* program) {
+std::string installed_at(const host& h, const char* program) {
     for (const char* dir : {"/usr/bin/", "/usr/local/bin/", "/bin/"})
-        if (h.exists(std::string(dir) + program)) return true;
-    return false;
+        if (h.exists(std::string(dir) + program)) return std::string(dir) + program;
+    return {};
+}
+bool installed(const host& h, const char* program) { return !installed_at(h, program).empty(); }
+
+// The ELF machine of a file (EM_X86_64 62, EM_AARCH64 183, EM_ARM 40), 0 when it is not an ELF file.
+int elf_machine(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    unsigned char header[20] = {};
+    if (!in.read(reinterpret_cast<char*>(header), sizeof header) || header[0] != 0x7f || header[1] != 'E' ||
+        header[2] != 'L' || header[3] != 'F')
+        return 0;
+    return header[5] == 1 ? header[18] | header[19] << 8 : header[18] << 8 | header[19];
 }
 
-// The table at `path` below `root`, made where missing.
-toml::table& table_at(toml::table& root, std::initializer_list<const char*> path) {
-    toml::table* t = &root;
-    for (const char* key : path) {
-        if (!t->get_as<toml::table>(key)) t->insert_or_assign(key, toml::table{});
-        t = t->get_as<toml::table>(key);
+// The node's own containerd, run with `args`: on the running system as it is; in a tree, the tree's binary — this
+// machine runs it when it is of its own architecture, else qemu-user does, with the tree as its library root.
+// Returns the output, or nullopt with `how` saying what was tried.
+std::optional<std::string> run_node_containerd(const host& h, const std::string& binary, const std::vector<std::string>& args,
+                                               std::string& how) {
+    std::vector<std::vector<std::string>> attempts;
+    if (h.is_running_system()) {
+        attempts.push_back({binary});
+    } else {
+        const int machine = elf_machine(h.path(binary));
+        const int ours = elf_machine("/proc/self/exe");
+        if (machine == 0) {
+            how = h.path(binary) + " is not an ELF program";
+            return std::nullopt;
+        }
+        if (machine == ours) attempts.push_back({h.path(binary)});
+        const char* qemu = machine == 183 ? "qemu-aarch64" : machine == 40 ? "qemu-arm" : machine == 62 ? "qemu-x86_64" : nullptr;
+        if (qemu) {
+            attempts.push_back({std::string(qemu) + "-static", "-L", h.root(), h.path(binary)});
+            attempts.push_back({qemu, "-L", h.root(), h.path(binary)});
+        }
     }
-    return *t;
+    for (auto argv : attempts) {
+        argv.insert(argv.end(), args.begin(), args.end());
+        how.clear();
+        for (const auto& a : argv) how += (how.empty() ? "" : " ") + a;
+        try {
+            auto r = proto::run_process(argv, std::chrono::seconds(60), {}, 1024 * 1024, proto::stderr_to::null);
+            if (r.exit_code == 0) return r.output;
+            how += " exited with status " + std::to_string(r.exit_code);
+        } catch (const std::exception& e) {
+            how += ": " + std::string(e.what());
+        }
+    }
+    return std::nullopt;
 }
 
-// containerd completes a partial configuration with its defaults, so this is a whole working config.
-constexpr const char* minimal_containerd = "version = 2\n";
+std::string string_list(const std::vector<std::string>& items) {
+    std::string out = "[";
+    for (const auto& i : items) out += (out.size() > 1 ? ", " : "") + toml_text::quote(i);
+    return out + "]";
+}
+
+// The containerd release the node has, from dpkg's database ("1.6.20~ds1-1", "1.7.24-1"), or "".
+std::string packaged_containerd_version(const host& h) {
+    std::istringstream status(h.read("/var/lib/dpkg/status").value_or(""));
+    std::string line, package;
+    while (std::getline(status, line)) {
+        if (line.starts_with("Package: ")) package = line.substr(9);
+        if (line.starts_with("Version: ") && (package == "containerd" || package == "containerd.io")) {
+            auto version = line.substr(9);
+            return version.substr(version.find(':') == std::string::npos ? 0 : version.find(':') + 1);
+        }
+    }
+    return {};
+}
 
 class runtime_step final : public step {
 public:
@@ -63,68 +124,110 @@ private:
         const auto before = h.read(containerd_config);
         std::string start = before.value_or("");
         if (!before) {
-            // On the running system, containerd's own defaults; in a tree, the minimal file containerd completes.
-            proto::process_result defaults;
-            if (h.root() == "/") {
-                try {
-                    defaults = proto::run_process({"containerd", "config", "default"}, std::chrono::seconds(30));
-                } catch (const std::exception&) {
-                    defaults.exit_code = -1;
-                }
+            // containerd's own defaults, from the node's containerd: the file its package would have had.
+            const std::string binary = installed_at(h, "containerd");
+            std::string how = "no containerd program in /usr/bin, /usr/local/bin or /bin";
+            std::optional<std::string> defaults;
+            if (!binary.empty()) defaults = run_node_containerd(h, binary, {"config", "default"}, how);
+            if (!defaults) {
+                plan.blocker = std::string(containerd_config) + " does not exist and containerd's defaults could not be "
+                               "had (" + how + "); on the node run `containerd config default > " + containerd_config +
+                               "` and run graft again (nothing was changed)";
+                return;
             }
-            start = defaults.exit_code == 0 ? defaults.output : minimal_containerd;
-            plan.notes.push_back(std::string(containerd_config) + " does not exist; starting from " +
-                                 (defaults.exit_code == 0 ? "`containerd config default`" : "a minimal version 2 file"));
+            start = *defaults;
+            plan.notes.push_back(std::string(containerd_config) + " does not exist; starting from `containerd config default`");
         }
+        std::optional<toml_text> doc;
         toml::table config;
         try {
-            config = toml::parse(start, std::string_view(containerd_config));
-        } catch (const toml::parse_error& e) {
-            std::ostringstream where;
-            where << e.source().begin;
-            plan.blocker = std::string(containerd_config) + " is not valid TOML (" + std::string(e.description()) + " at " +
-                           where.str() + "); fix it by hand, nothing was changed";
+            doc.emplace(start, containerd_config);
+            config = toml::parse(start);
+        } catch (const std::exception& e) {
+            plan.blocker = std::string(e.what()) + "; fix it by hand, nothing was changed";
             return;
         }
-        // No version line means version 1 to containerd 1.x, but a file without a plugins table (Docker's package
-        // ships just disabled_plugins = ["cri"]) means the same in every version: call it version 2.
-        bool changed = !before;
+        try {
+            if (!edit_containerd(h, *doc, config, plan)) return;
+        } catch (const std::runtime_error& e) {
+            plan.blocker = std::string(e.what()) + "; nothing was changed";
+            return;
+        }
+        if (before && doc->str() == *before) return;
+        plan.edits.push_back(file_edit::write(containerd_config, before, doc->str(), true));
+        plan.actions.push_back(live_action::restart_unit("containerd.service"));
+    }
+
+    // The edits, made in `doc`; false when the step is blocked.
+    static bool edit_containerd(const host& h, toml_text& doc, const toml::table& config, step_plan& plan) {
+        // No version line means version 1 to containerd, but a file without a plugins table (Docker's package ships
+        // just disabled_plugins = ["cri"]) means the same in every version: call it version 2.
         auto version = config["version"].value<std::int64_t>();
         if (!version && !config.contains("plugins")) {
-            config.insert_or_assign("version", 2);
+            doc.set({"version"}, "2");
             version = 2;
-            changed = true;
         }
         if (version != 2 && version != 3) {
+            const std::string installed = packaged_containerd_version(h);
             plan.blocker = std::string(containerd_config) + " is a version " + std::to_string(version.value_or(1)) +
-                           " configuration; migrate it with `containerd config migrate` (nothing was changed)";
-            return;
+                           " configuration, which graft does not edit" +
+                           (installed.empty() ? "" : " (containerd " + installed + " is installed)") +
+                           ". Keep a copy, write containerd's own current defaults with `containerd config default > " +
+                           containerd_config + "`, carry your settings over (version 1's plugins.cri is plugins.\"io."
+                           "containerd.grpc.v1.cri\" from version 2 on) and run graft again; nothing was changed";
+            return false;
         }
         if (auto* disabled = config["disabled_plugins"].as_array()) {
-            const std::string cri_id = *version == 2 ? "cri" : "io.containerd.grpc.v1.cri";
-            const auto before_count = disabled->size();
-            for (std::size_t i = disabled->size(); i-- > 0;) {
-                auto plugin = (*disabled)[i].value<std::string>();
-                if (plugin == cri_id || plugin == "cri") disabled->erase(disabled->begin() + static_cast<std::ptrdiff_t>(i));
+            std::vector<std::string> kept;
+            for (const auto& p : *disabled) {
+                auto id = p.value<std::string>().value_or("");
+                if (id != "cri" && id != "io.containerd.grpc.v1.cri" && !id.starts_with("io.containerd.cri.v1.")) kept.push_back(id);
             }
-            if (disabled->size() != before_count) {
-                changed = true;
+            if (kept.size() != disabled->size()) {
+                doc.set({"disabled_plugins"}, string_list(kept));
                 plan.notes.push_back("containerd's CRI plugin was disabled (as Docker's package ships it); enabling it");
             }
         }
-        toml::table& options = *version == 2
-            ? table_at(config, {"plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes", "runc", "options"})
-            : table_at(config, {"plugins", "io.containerd.cri.v1.runtime", "containerd", "runtimes", "runc", "options"});
-        if (options["SystemdCgroup"].value<bool>() != true) {
-            options.insert_or_assign("SystemdCgroup", true);
-            changed = true;
+        const std::string cri = *version == 2 ? "io.containerd.grpc.v1.cri" : "io.containerd.cri.v1.runtime";
+        const std::vector<std::string> runtimes = {"plugins", cri, "containerd", "runtimes"};
+        const std::string default_name =
+            config["plugins"][cri]["containerd"]["default_runtime_name"].value<std::string>().value_or("runc");
+        auto runtime = [&](const std::string& name) { return config["plugins"][cri]["containerd"]["runtimes"][name]; };
+
+        // runc, when the file has it, and the default runtime, whatever it is: complete tables, systemd cgroups.
+        std::vector<std::string> names{default_name};
+        if (default_name != "runc" && runtime("runc").as_table()) names.push_back("runc");
+        for (const auto& name : names) {
+            auto path = runtimes;
+            path.push_back(name);
+            auto type = runtime(name)["runtime_type"].value<std::string>().value_or("");
+            if (type.empty()) {
+                if (name != "runc") {
+                    plan.blocker = std::string(containerd_config) + ": the CRI's default runtime \"" + name + "\" has no " +
+                                   (runtime(name).as_table() ? "runtime_type" : "table under " + cri + ".containerd.runtimes") +
+                                   "; containerd cannot start a pod with it. Set its runtime_type (" + runc_v2 +
+                                   " for runc-compatible runtimes such as nvidia-container-runtime) and run graft again; "
+                                   "nothing was changed";
+                    return false;
+                }
+                auto type_path = path;
+                type_path.push_back("runtime_type");
+                doc.set(type_path, toml_text::quote(runc_v2));
+                type = runc_v2;
+                plan.notes.push_back("the runc runtime table " + std::string(runtime(name).as_table() ? "had" : "would have") +
+                                     " no runtime_type, which containerd does not fill in; setting " + runc_v2);
+            }
+            if (type != runc_v2) {
+                plan.notes.push_back("the runtime \"" + name + "\" is " + type + ", not runc: its cgroup driver is its own");
+                continue;
+            }
+            if (runtime(name)["options"]["SystemdCgroup"].value<bool>() != true) {
+                path.insert(path.end(), {"options", "SystemdCgroup"});
+                doc.set(path, "true");
+            }
         }
-        if (!changed) return;
-        std::ostringstream out;
-        out << config << "\n";
-        // toml++ writes the document anew (comments do not survive), so the original is kept beside it.
-        plan.edits.push_back(file_edit::write(containerd_config, before, out.str(), true));
-        plan.actions.push_back(live_action::restart_unit("containerd.service"));
+        if (default_name != "runc") plan.notes.push_back("the CRI's default runtime is \"" + default_name + "\"");
+        return true;
     }
 
     static void docker(const host& h, step_plan& plan) {

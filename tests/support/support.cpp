@@ -141,6 +141,13 @@ void copy_host_fixture(const std::string& name, const std::string& dest) {
              fs::copy_options::recursive | fs::copy_options::copy_symlinks);
 }
 
+fs::path unpacked_package(const std::string& name) {
+    fs::path dir = fs::path(GRAFT_DEBS_DIR) / name;
+    if (!fs::exists(dir / ".unpacked"))
+        throw std::runtime_error(dir.string() + " is missing: scripts/install-deps (scripts/unpack-debs) unpacks it");
+    return dir;
+}
+
 void make_node_root(const std::string& root, const std::string& hostname) {
     write(root + "/etc/machine-id", random_machine_id() + "\n");
     write(root + "/etc/hostname", hostname + "\n");

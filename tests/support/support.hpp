@@ -65,6 +65,9 @@ private:
 std::string random_machine_id();
 // A writable copy of tests/fixtures/hosts/NAME at `dest` (symlinks copied as symlinks).
 void copy_host_fixture(const std::string& name, const std::string& dest);
+// A Debian package unpacked by scripts/unpack-debs, as DIR/PACKAGE_ARCH ("containerd_amd64"): the real programs and
+// files the host-preparation tests check graft's edits against. Throws, naming the script, when it is not there.
+std::filesystem::path unpacked_package(const std::string& name);
 // A sandbox node root with etc/machine-id, etc/hostname and etc/resolv.conf, as a freshly flashed image has them.
 void make_node_root(const std::string& root, const std::string& hostname = "raspberrypi");
 

@@ -15,6 +15,13 @@ TEST_CASE("a program's lines arrive one by one, stdout and stderr together") {
     CHECK(r.output == "one\ntwo\nthree");
 }
 
+TEST_CASE("stderr can be left out, for a program whose stdout is data and whose stderr is its log") {
+    auto r = run_process({"sh", "-c", "echo 'time=now level=error' >&2; echo 'version = 2'"}, std::chrono::seconds(10), {},
+                         1024, stderr_to::null);
+    CHECK(r.exit_code == 0);
+    CHECK(r.output == "version = 2\n");
+}
+
 TEST_CASE("a failing program's exit status is reported") {
     CHECK(run_process({"sh", "-c", "exit 7"}, std::chrono::seconds(10)).exit_code == 7);
 }
