@@ -138,18 +138,21 @@ join_outcome node_joiner::kubeadm(const proto::join_spec& spec, const std::strin
 }
 
 join_outcome node_joiner::k3s(const proto::join_spec& spec, const std::string& node_ip) {
-    // k3s reads /etc/rancher/k3s/config.yaml at every start, and needs the token whenever it starts before it has
-    // its own certificates, so the token file stays (0600).
+    // k3s reads /etc/rancher/k3s/config.yaml and then the drop-ins of config.yaml.d/ in name order, a later file's
+    // keys replacing an earlier one's: graft's keys go in a drop-in of their own, and whatever the user keeps in
+    // config.yaml (disable, node-label, ...) stays theirs. k3s needs the token whenever it starts before it has its
+    // own certificates, so the token file stays (0600).
     constexpr const char* token_file = "/etc/rancher/k3s/graft-token";
+    constexpr const char* drop_in = "/etc/rancher/k3s/config.yaml.d/90-graft.yaml";
     write_node_file(host_, token_file, spec.token + "\n", 0600);
     std::string config = "# Written by graft-agent for node " + spec.node_name + "\n";
     config += "server: " + quoted("https://" + spec.api_server_endpoint) + "\n";
     config += "token-file: " + quoted(token_file) + "\n";
     config += "node-name: " + quoted(spec.node_name) + "\n";
     if (!node_ip.empty()) config += "node-ip: " + quoted(node_ip) + "\n";
-    write_node_file(host_, "/etc/rancher/k3s/config.yaml", config, 0600);
+    write_node_file(host_, drop_in, config, 0600);
     if (!live_) {
-        proto::log_info("wrote /etc/rancher/k3s/config.yaml; the root is not the running system, so start "
+        proto::log_info(std::string("wrote ") + drop_in + "; the root is not the running system, so start "
                         "k3s-agent.service on the node yourself", {{"GRAFT_NODE", spec.node_name}, {"GRAFT_STEP", "join"}});
         return {true, {}};
     }

@@ -2,7 +2,7 @@
 // Joining the cluster with a join spec, one flow per flavour:
 //   kubeadm  a JoinConfiguration (0600, removed afterwards) and `kubeadm join --config FILE`; after a failure,
 //            `kubeadm reset -f`, so the next attempt starts clean
-//   k3s      /etc/rancher/k3s/config.yaml naming the server and a 0600 token file, then k3s-agent.service started
+//   k3s      /etc/rancher/k3s/config.yaml.d/90-graft.yaml naming the server and a 0600 token file, then k3s-agent.service started
 //            through systemd (the unit k3s's installer writes with INSTALL_K3S_EXEC=agent)
 //   k0s      a 0600 token file, `k0s install worker --token-file FILE`, then `k0s start`
 // Programs' output goes to the journal line by line, with anything shaped like a token redacted.

@@ -166,11 +166,11 @@ TEST_CASE("a k3s node gets a K10 secure token of its own, writes k3s's config, a
     auto c = coordinator_for(api, {"--join-backend", "k3s", "--kube-endpoint", api.endpoint()});
     auto n = make_node(*c, "pi");
     test::child agent(agent_argv(n, api), n.log, agent_env(n, api));
-    wait_for([&] { return std::filesystem::exists(n.root + "/etc/rancher/k3s/config.yaml"); }, n, *c);
+    wait_for([&] { return std::filesystem::exists(n.root + "/etc/rancher/k3s/config.yaml.d/90-graft.yaml"); }, n, *c);
     wait_for([&] { return phase_is(*c, "node-1", "joined"); }, n, *c);
 
     // k3s's config names the server, the node and a 0600 token file holding K10<sha256 of the CA PEM>::<id>.<secret>.
-    const std::string config = test::read(n.root + "/etc/rancher/k3s/config.yaml");
+    const std::string config = test::read(n.root + "/etc/rancher/k3s/config.yaml.d/90-graft.yaml");
     CHECK_THAT(config, Catch::Contains("server: \"https://" + api.endpoint() + "\""));
     CHECK_THAT(config, Catch::Contains("node-name: \"node-1\""));
     CHECK_THAT(config, Catch::Contains("token-file: \"/etc/rancher/k3s/graft-token\""));

@@ -1,9 +1,11 @@
 // agent/join.hpp: what each flavour's join does on the node, with a recording stand-in for systemd and the stub
 // programs under tests/fixtures.
 #include "agent/join.hpp"
+
 #include "support/support.hpp"
 
 #include <catch2/catch.hpp>
+#include <yaml-cpp/yaml.h>
 
 using namespace graft;
 using namespace graft::agent;
@@ -80,12 +82,14 @@ TEST_CASE("a k3s join writes k3s's config and a 0600 token file, then starts k3s
     spec.token = "K10" + std::string(64, 'c') + "::abcdef.0123456789abcdef";
     auto outcome = joiner.join(spec, "192.168.1.20");
     CHECK(outcome.joined);
-    CHECK(test::read(dir / "etc/rancher/k3s/config.yaml") ==
+    CHECK(test::read(dir / "etc/rancher/k3s/config.yaml.d/90-graft.yaml") ==
           "# Written by graft-agent for node node-4\n"
           "server: \"https://192.168.1.2:6443\"\n"
           "token-file: \"/etc/rancher/k3s/graft-token\"\n"
           "node-name: \"node-4\"\n"
           "node-ip: \"192.168.1.20\"\n");
+    CHECK(test::file_mode(dir / "etc/rancher/k3s/config.yaml.d/90-graft.yaml") == 0600);
+    CHECK_FALSE(std::filesystem::exists(dir / "etc/rancher/k3s/config.yaml"));
     CHECK(test::read(dir / "etc/rancher/k3s/graft-token") == spec.token + "\n");
     CHECK(test::file_mode(dir / "etc/rancher/k3s/graft-token") == 0600);
     CHECK(live.calls == std::vector<std::string>{"enable-start k3s-agent.service"});
@@ -94,6 +98,31 @@ TEST_CASE("a k3s join writes k3s's config and a 0600 token file, then starts k3s
     outcome = joiner.join(spec, "192.168.1.20");
     CHECK_FALSE(outcome.joined);
     CHECK_THAT(outcome.error, Catch::Contains("k3s-agent.service") && Catch::Contains("INSTALL_K3S_EXEC=agent"));
+}
+
+TEST_CASE("a k3s join keeps the user's own config.yaml, byte for byte; graft's keys come in k3s's drop-in directory") {
+    test::temp_dir dir;
+    test::make_node_root(dir.path().string());
+    const std::string user = "# my cluster\ndisable:\n  - traefik\nnode-label:\n  - \"zone=attic\"\nkubelet-arg:\n  - \"max-pods=40\"\n";
+    test::write(dir / "etc/rancher/k3s/config.yaml", user);
+    host h(dir.path().string());
+    state_store store(dir.path().string());
+    store.prepare();
+    recording_system live;
+    node_joiner joiner(h, store, &live, stubs());
+    proto::join_spec spec;
+    spec.node_name = "node-5";
+    spec.flavour = "k3s";
+    spec.api_server_endpoint = "192.168.1.2:6443";
+    spec.token = "K10" + std::string(64, 'c') + "::abcdef.0123456789abcdef";
+    REQUIRE(joiner.join(spec, "").joined);
+    CHECK(test::read(dir / "etc/rancher/k3s/config.yaml") == user);
+    // k3s merges config.yaml and then config.yaml.d/*.yaml in name order; graft's drop-in holds only its own keys.
+    const auto drop_in = YAML::LoadFile(dir / "etc/rancher/k3s/config.yaml.d/90-graft.yaml");
+    std::vector<std::string> keys;
+    for (const auto& kv : drop_in) keys.push_back(kv.first.as<std::string>());
+    CHECK(keys == std::vector<std::string>{"server", "token-file", "node-name"});
+    CHECK(drop_in["server"].as<std::string>() == "https://192.168.1.2:6443");
 }
 
 TEST_CASE("a failed kubeadm join is reset, reports kubeadm's last words, and leaves no configuration behind") {
