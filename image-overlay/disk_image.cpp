@@ -104,17 +104,20 @@ std::set<std::string> fat_top_level(const std::string& image, const partition& p
     return names;
 }
 
-// config.txt's os_prefix= (Ubuntu's A/B boot layout), from its top level or any [section]: the firmware reads
-// cmdline.txt and the kernel from that directory.
+// config.txt's os_prefix= for a normal boot (Ubuntu's A/B boot layout): the firmware reads cmdline.txt and the
+// kernel from that directory. [tryboot] sections (new/, tried once) and [none] ones do not count.
 std::string os_prefix_of(const std::string& image, const partition& p) {
     auto r = run({"mtype", "-i", mtools_target(image, p), "::/config.txt"});
     if (r.exit_code != 0) return {};
     std::istringstream lines(r.output);
+    bool skipped = false;
+    std::string prefix;
     for (std::string line; std::getline(lines, line);) {
         while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-        if (line.starts_with("os_prefix=")) return line.substr(10);
+        if (line.starts_with("[")) skipped = line == "[tryboot]" || line == "[none]" ? true : line == "[all]" ? false : skipped;
+        if (!skipped && line.starts_with("os_prefix=")) prefix = line.substr(10);
     }
-    return {};
+    return prefix;
 }
 
 std::string mib(std::uint64_t bytes) { return std::to_string((bytes + (1u << 19)) >> 20) + " MiB"; }

@@ -214,8 +214,10 @@ private:
                 type_path.push_back("runtime_type");
                 doc.set(type_path, toml_text::quote(runc_v2));
                 type = runc_v2;
-                plan.notes.push_back("the runc runtime table " + std::string(runtime(name).as_table() ? "had" : "would have") +
-                                     " no runtime_type, which containerd does not fill in; setting " + runc_v2);
+                plan.notes.push_back(std::string(runtime(name).as_table() ? "the runc runtime table has no runtime_type"
+                                                                          : "a runc runtime table is added for SystemdCgroup") +
+                                     "; containerd takes the file's runtimes instead of its defaults and does not fill "
+                                     "runtime_type in, so it is set to " + runc_v2);
             }
             if (type != runc_v2) {
                 plan.notes.push_back("the runtime \"" + name + "\" is " + type + ", not runc: its cgroup driver is its own");
