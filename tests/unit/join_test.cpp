@@ -67,6 +67,17 @@ TEST_CASE("kubeadm is told containerd's CRI socket where containerd is installed
     CHECK(cri_socket(h) == "unix:///run/containerd/containerd.sock");
 }
 
+namespace {
+proto::join_spec k3s_spec(const std::string& node) {
+    proto::join_spec spec;
+    spec.node_name = node;
+    spec.flavour = "k3s";
+    spec.api_server_endpoint = "192.168.1.2:6443";
+    spec.token = "K10" + std::string(64, 'c') + "::abcdef.0123456789abcdef";
+    return spec;
+}
+}  // namespace
+
 TEST_CASE("a k3s join writes k3s's config and a 0600 token file, then starts k3s-agent through systemd") {
     test::temp_dir dir;
     test::make_node_root(dir.path().string());
@@ -75,11 +86,7 @@ TEST_CASE("a k3s join writes k3s's config and a 0600 token file, then starts k3s
     store.prepare();
     recording_system live;
     node_joiner joiner(h, store, &live, stubs());
-    proto::join_spec spec;
-    spec.node_name = "node-4";
-    spec.flavour = "k3s";
-    spec.api_server_endpoint = "192.168.1.2:6443";
-    spec.token = "K10" + std::string(64, 'c') + "::abcdef.0123456789abcdef";
+    const auto spec = k3s_spec("node-4");
     auto outcome = joiner.join(spec, "192.168.1.20");
     CHECK(outcome.joined);
     CHECK(test::read(dir / "etc/rancher/k3s/config.yaml.d/90-graft.yaml") ==
@@ -110,12 +117,7 @@ TEST_CASE("a k3s join keeps the user's own config.yaml, byte for byte; graft's k
     store.prepare();
     recording_system live;
     node_joiner joiner(h, store, &live, stubs());
-    proto::join_spec spec;
-    spec.node_name = "node-5";
-    spec.flavour = "k3s";
-    spec.api_server_endpoint = "192.168.1.2:6443";
-    spec.token = "K10" + std::string(64, 'c') + "::abcdef.0123456789abcdef";
-    REQUIRE(joiner.join(spec, "").joined);
+    REQUIRE(joiner.join(k3s_spec("node-5"), "").joined);
     CHECK(test::read(dir / "etc/rancher/k3s/config.yaml") == user);
     // k3s merges config.yaml and then config.yaml.d/*.yaml in name order; graft's drop-in holds only its own keys.
     const auto drop_in = YAML::LoadFile(dir / "etc/rancher/k3s/config.yaml.d/90-graft.yaml");
