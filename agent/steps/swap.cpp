@@ -9,6 +9,7 @@
 #include "agent/steps/text.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -71,6 +72,21 @@ std::string setting(const std::string& content, const std::string& key) {
     return value;
 }
 
+// A path as /proc/swaps and fstab write it, with octal escapes for white space (\040) undone.
+std::string unescaped(const std::string& field) {
+    std::string out;
+    for (std::size_t i = 0; i < field.size(); ++i) {
+        if (field[i] == '\\' && i + 3 < field.size() && std::isdigit(static_cast<unsigned char>(field[i + 1])) &&
+            std::isdigit(static_cast<unsigned char>(field[i + 2])) && std::isdigit(static_cast<unsigned char>(field[i + 3]))) {
+            out += static_cast<char>(std::stoi(field.substr(i + 1, 3), nullptr, 8));
+            i += 3;
+            continue;
+        }
+        out += field[i];
+    }
+    return out;
+}
+
 class swap_step final : public step {
 public:
     std::string_view name() const override { return "swap"; }
@@ -87,8 +103,8 @@ public:
         std::getline(swaps, line);
         while (std::getline(swaps, line))
             if (auto w = text::words(line); !w.empty()) {
-                active.push_back(w[0]);
-                plan.actions.push_back(live_action::swapoff(w[0]));
+                active.push_back(unescaped(w[0]));
+                plan.actions.push_back(live_action::swapoff(active.back()));
             }
 
         fstab(h, plan, found);
@@ -168,13 +184,17 @@ private:
         for (auto& l : lines.items) {
             // A line graft turned off earlier still explains its swap until the next boot.
             if (l.starts_with(off)) {
-                if (auto w = text::words(l.substr(off.size())); !w.empty()) found.files.insert(w[0]);
+                if (auto w = text::words(l.substr(off.size())); !w.empty()) {
+                    found.files.insert(unescaped(w[0]));
+                    found.fstab_devices |= w[0].find('=') != std::string::npos || w[0].starts_with("/dev/");
+                }
                 continue;
             }
             auto w = text::words(l);
             if (text::is_comment_or_blank(l) || w.size() < 3 || w[2] != "swap") continue;
-            found.files.insert(w[0]);
-            found.fstab_devices |= w[0].find('=') != std::string::npos;
+            found.files.insert(unescaped(w[0]));
+            // UUID=, LABEL=, /dev/disk/by-*: the kernel names the device otherwise in /proc/swaps.
+            found.fstab_devices |= w[0].find('=') != std::string::npos || w[0].starts_with("/dev/");
             l = std::string(off) + l;
         }
         if (auto after = lines.join(); after != *fstab) {

@@ -148,3 +148,19 @@ TEST_CASE("an active swap no provider explains blocks the step naming it, and no
     CHECK(plan.actions.empty());
     CHECK(test::read(node.dir / "etc/fstab") == "/dev/sda1 / ext4 defaults 0 1\n");
 }
+
+TEST_CASE("fstab explains its swap files, escaped names included, and its partitions named by UUID") {
+    node_tree node;
+    test::write(node.dir / "etc/fstab", "UUID=0a1b / ext4 defaults 0 1\n/swap\\040file none swap sw 0 0\nUUID=77aa none swap sw 0 0\n");
+    node.swaps({{"/swap\\040file", "file"}, {"/dev/sda3", "partition"}});
+    auto plan = node.apply();
+    REQUIRE(plan.blocker.empty());
+    bool off = false;
+    for (const auto& a : plan.actions) off |= a.what == live_action::kind::swapoff && a.args.at(0) == "/swap file";
+    CHECK(off);
+    CHECK(test::read(node.dir / "etc/fstab") == "UUID=0a1b / ext4 defaults 0 1\n"
+                                                "# graft: swap off for Kubernetes: /swap\\040file none swap sw 0 0\n"
+                                                "# graft: swap off for Kubernetes: UUID=77aa none swap sw 0 0\n");
+    // Until the reboot, /proc/swaps may still list them: the lines graft turned off still explain them.
+    CHECK(node.apply().blocker.empty());
+}
