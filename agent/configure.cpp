@@ -33,6 +33,8 @@ step_result run_step(const step& s, const host& h, const host_profile& profile, 
         for (const auto& e : plan.edits) files += (files.empty() ? "" : ", ") + e.path;
         proto::log_info(plan.step + " changed " + files + (plan.needs_reboot ? " (takes effect after a reboot)" : ""),
                         {step_field, node_field, {"GRAFT_FILES", files}}, proto::message_id::step_changed);
+        // Why those files: which boot file the firmware reads, which swap providers were found, ...
+        for (const auto& note : plan.notes) proto::log_info(plan.step + ": " + note, {step_field, node_field});
     }
     for (const auto& action : plan.actions) {
         if (live) perform(action, *live);
