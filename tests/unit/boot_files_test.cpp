@@ -46,7 +46,7 @@ const std::string wanted = " cgroup_enable=memory cgroup_memory=1\n";
 
 }  // namespace
 
-TEST_CASE("Ubuntu's A/B boot: the command line goes to os_prefix's current/cmdline.txt and to [tryboot]'s new/") {
+TEST_CASE("Ubuntu's A/B boot: the command line goes to os_prefix's current/cmdline.txt and to the tryboot section's new/") {
     pi_node node;
     fs::remove(node.dir / "boot/firmware/cmdline.txt");
     // The layout of Ubuntu 25.10 for the Pi (piboot-try): boot assets in current/, the ones on trial in new/.
@@ -67,7 +67,7 @@ TEST_CASE("Ubuntu's A/B boot: the command line goes to os_prefix's current/cmdli
     CHECK(node.apply().edits.empty());
 }
 
-TEST_CASE("config.txt's cmdline= and include are followed; [none] sections are not") {
+TEST_CASE("config.txt's cmdline= and include are followed, and its none-filtered sections are not") {
     pi_node node;
     node.write("boot/firmware/config.txt", "include syscfg.txt\n[none]\nos_prefix=nowhere/\n[all]\n");
     node.write("boot/firmware/syscfg.txt", "cmdline=nobtcmd.txt\n");

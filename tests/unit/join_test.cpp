@@ -107,7 +107,7 @@ TEST_CASE("a k3s join writes k3s's config and a 0600 token file, then starts k3s
     CHECK_THAT(outcome.error, Catch::Contains("k3s-agent.service") && Catch::Contains("INSTALL_K3S_EXEC=agent"));
 }
 
-TEST_CASE("a k3s join keeps the user's own config.yaml, byte for byte; graft's keys come in k3s's drop-in directory") {
+TEST_CASE("a k3s join keeps the user's own config.yaml byte for byte, and graft's keys come in k3s's drop-in directory") {
     test::temp_dir dir;
     test::make_node_root(dir.path().string());
     const std::string user = "# my cluster\ndisable:\n  - traefik\nnode-label:\n  - \"zone=attic\"\nkubelet-arg:\n  - \"max-pods=40\"\n";
