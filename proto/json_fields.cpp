@@ -27,11 +27,49 @@ validation_error::validation_error(std::string field, const std::string& problem
     : std::runtime_error(describe(field, problem)), field_(std::move(field)) {}
 
 json parse_json(std::string_view text) {
+    // The parser's callback sees every key before its value: it keeps the dotted path of the value being read (for
+    // a number out of range, which the parser throws on) and the keys of each open object (a key given twice is
+    // refused, where nlohmann's parser would keep the last).
+    struct open_object {
+        std::set<std::string> keys;
+        std::string path;
+    };
+    std::vector<open_object> objects;
+    std::string current;  // the path of the value being parsed
+    std::string duplicate;
+    auto callback = [&](int, json::parse_event_t event, json& parsed) {
+        switch (event) {
+        case json::parse_event_t::object_start:
+            objects.push_back({{}, current});
+            break;
+        case json::parse_event_t::key: {
+            auto& top = objects.back();
+            const auto key = parsed.get<std::string>();
+            current = top.path.empty() ? key : top.path + "." + key;
+            if (!top.keys.insert(key).second && duplicate.empty()) duplicate = current;
+            break;
+        }
+        case json::parse_event_t::object_end:
+            objects.pop_back();
+            current = objects.empty() ? "" : objects.back().path;
+            break;
+        default:
+            break;
+        }
+        return true;
+    };
+    json value;
     try {
-        return json::parse(text);
+        value = json::parse(text, callback);
     } catch (const json::parse_error& e) {
         throw validation_error("", "malformed JSON at byte " + std::to_string(e.byte));
+    } catch (const json::out_of_range&) {
+        throw validation_error(current, "is a number out of range");
+    } catch (const json::exception&) {
+        throw validation_error(current, "cannot be read as JSON");
     }
+    if (!duplicate.empty()) throw validation_error(duplicate, "appears twice; give each field once");
+    return value;
 }
 
 object_reader::object_reader(const json& value, std::string path) : value_(value), path_(std::move(path)) {

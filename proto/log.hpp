@@ -17,6 +17,13 @@ struct log_field {
     std::string value;
 };
 
+// Text from outside (a CSR's subject, a node's report, another program's output) made safe for one log line, a
+// journal field or a terminal cell: control characters (C0, DEL, C1), the Unicode bidirectional overrides and bytes
+// that are not UTF-8 become visible escapes (\n, \r, \t, \e, \xHH with the bytes' hex), so no input can start a
+// new line, move the cursor, paint colours or reorder what is shown. Printable UTF-8 passes unchanged. log() applies
+// it to the message and every field; tables and other terminal output apply it to each cell.
+std::string escape_for_display(std::string_view text);
+
 // The program name in stderr lines and SYSLOG_IDENTIFIER in the journal.
 void set_log_identity(std::string_view program);
 // Messages below this level are dropped (default: info).

@@ -1,5 +1,7 @@
 #include "coordinator/status/table.hpp"
 
+#include "proto/log.hpp"
+
 #include <algorithm>
 #include <array>
 
@@ -26,6 +28,9 @@ std::string format_status_table(const std::vector<proto::node_status>& nodes, pr
                         n.join_command.empty() ? "-" : n.join_command});
     }
     std::array<std::size_t, 6> width{};
+    // What nodes reported is text from outside: no cell may carry a control character to the terminal.
+    for (auto& r : rows)
+        for (auto& cell : r) cell = proto::escape_for_display(cell);
     for (const auto& r : rows)
         for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
     std::string out;
@@ -43,7 +48,8 @@ std::string format_status_table(const std::vector<proto::node_status>& nodes, pr
 
 std::string format_cluster_summary(const proto::json& cluster) {
     auto field = [&](const char* key) {
-        return cluster.contains(key) && cluster[key].is_string() ? cluster[key].get<std::string>() : std::string();
+        return cluster.contains(key) && cluster[key].is_string() ? proto::escape_for_display(cluster[key].get<std::string>())
+                                                                 : std::string();
     };
     std::string out = "cluster: " + field("state");
     if (!field("version").empty()) out += ", Kubernetes " + field("version");

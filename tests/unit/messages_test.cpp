@@ -1,7 +1,16 @@
+#include "proto/log.hpp"
 #include "proto/messages.hpp"
 #include "proto/pki.hpp"
 
 #include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 
 using namespace graft::proto;
 
@@ -172,4 +181,45 @@ TEST_CASE("k3s and k0s join specs check their own token forms, and show their co
     CHECK_THROWS_WITH(join_spec::from_json(spec_json("kubeadm", "abcdef.0123456789abcdef")),
                       Catch::Contains("ca_cert_hashes"));
     CHECK_THROWS_WITH(join_spec::from_json(spec_json("microk8s", "x")), Catch::Contains("flavour"));
+}
+
+TEST_CASE("a number out of range and a key given twice are refused naming the field") {
+    CHECK_THROWS_WITH(parse_json(R"({"facts": {"cgroup_version": 1e400}})"), "field 'facts.cgroup_version': is a number out of range");
+    CHECK_THROWS_WITH(parse_json(R"({"phase": "joined", "reason": "a", "phase": "ready"})"),
+                      "field 'phase': appears twice; give each field once");
+    CHECK_THROWS_WITH(parse_json(R"({"facts": {"arch": "aarch64", "arch": "x86_64"}, "arch": 1})"),
+                      "field 'facts.arch': appears twice; give each field once");
+    // The same key in two different objects is not a duplicate.
+    CHECK(parse_json(R"({"a": {"x": 1}, "b": {"x": 2}, "x": [{"x": 3}, {"x": 4}]})")["b"]["x"] == 2);
+}
+
+TEST_CASE("text from outside is escaped for a log line or a terminal, printable UTF-8 kept") {
+    CHECK(escape_for_display("node-1 ready") == "node-1 ready");
+    CHECK(escape_for_display("Jörg's Pi — 4 Model B") == "Jörg's Pi — 4 Model B");
+    CHECK(escape_for_display("a\nb\rc\td\x1b[31m") == "a\\nb\\rc\\td\\e[31m");
+    CHECK(escape_for_display(std::string("nul\0del\x7f", 8)) == "nul\\x00del\\x7f");
+    CHECK(escape_for_display("c1 \xc2\x9b") == "c1 \\xc2\\x9b");                 // U+009B, the 8-bit CSI
+    CHECK(escape_for_display("rtl \xe2\x80\xae") == "rtl \\xe2\\x80\\xae");      // U+202E, right-to-left override
+    CHECK(escape_for_display("bad \xff\xc3") == "bad \\xff\\xc3");               // not UTF-8
+    CHECK(escape_for_display("overlong \xc0\xaf") == "overlong \\xc0\\xaf");
+}
+
+TEST_CASE("a log line carries a hostile CSR name as one escaped line, not a forged second line") {
+    // log() writes to stderr here (no journal stream): capture it in a file.
+    char path[] = "/tmp/graft-log-test.XXXXXX";
+    const int fd = ::mkstemp(path);
+    REQUIRE(fd >= 0);
+    std::fflush(stderr);
+    const int saved = ::dup(2);
+    ::dup2(fd, 2);
+    log_info("node node-1 enrolled\nforged", {{"GRAFT_CSR_NAME", "pi\ngraft: node node-99 is Ready\x1b[0m"}});
+    std::fflush(stderr);
+    ::dup2(saved, 2);
+    ::close(saved);
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ::close(fd);
+    ::unlink(path);
+    CHECK(std::count(text.begin(), text.end(), '\n') == 1);
+    CHECK_THAT(text, Catch::Contains("node node-1 enrolled\\nforged GRAFT_CSR_NAME=pi\\ngraft: node node-99 is Ready\\e[0m"));
 }

@@ -113,6 +113,17 @@ TEST_CASE("a bad body gets 400 naming the field, and nothing is written") {
     res = f.call(http::verb::post, "/v1/enroll", "{\"protocol_version\": 1,");
     CHECK(res.result() == http::status::bad_request);
     CHECK_THAT(error_message(res), Catch::StartsWith("malformed JSON"));
+    // A number past a double's range was a 500 and an error log line; a repeated key was read as its last value.
+    auto text = f.enroll_body().dump();
+    text.insert(text.size() - 1, ",\"protocol_version\": 1e400");
+    res = f.call(http::verb::post, "/v1/enroll", text);
+    CHECK(res.result() == http::status::bad_request);
+    CHECK(error_message(res) == "field 'protocol_version': is a number out of range");
+    text = f.enroll_body().dump();
+    text.insert(text.size() - 1, ",\"enrollment_token\": \"other\"");
+    res = f.call(http::verb::post, "/v1/enroll", text);
+    CHECK(res.result() == http::status::bad_request);
+    CHECK(error_message(res) == "field 'enrollment_token': appears twice; give each field once");
     CHECK(f.registry->list().empty());
 }
 

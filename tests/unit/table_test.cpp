@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 using namespace graft;
 
 TEST_CASE("the status table shows each node with its phase, address, age and redacted join command") {
@@ -43,4 +45,19 @@ TEST_CASE("a NotReady node shows kubelet's reason, cut to fit a row, and the clu
     CHECK(coordinator::format_cluster_summary(cluster) ==
           "cluster: watching Nodes, Kubernetes v1.29.3 (/etc/kubernetes/admin.conf)\n"
           "last cluster error at 2026-11-23T12:00:00Z: the watch sent a malformed event\n\n");
+}
+
+TEST_CASE("ESC sequences and newlines a node reported cannot paint or add a row in the status table") {
+    auto now = proto::from_unix(1795000000);
+    proto::node_status n;
+    n.name = "node-1";
+    n.phase = "failed";
+    // What a hostile report tried: clear the line, then print a forged row of its own, in green.
+    n.reason = "x\r\x1b[2K\nnode-99   \x1b[32mready\x1b[0m";
+    n.enrolled_at = proto::to_rfc3339(now);
+    const auto table = coordinator::format_status_table({n}, now);
+    CHECK(table.find('\x1b') == std::string::npos);
+    CHECK(table.find('\r') == std::string::npos);
+    CHECK(std::count(table.begin(), table.end(), '\n') == 2);  // the header and node-1's row
+    CHECK_THAT(table, Catch::Contains("failed (x\\r\\e[2K\\nnode-99   \\e[32mready\\e[0m)"));
 }
