@@ -209,6 +209,15 @@ std::string spki_pin(X509& cert) {
     return "sha256:" + digest;
 }
 
+std::string spki_pin(EVP_PKEY& key) {
+    unsigned char* der = nullptr;
+    int len = i2d_PUBKEY(&key, &der);
+    openssl_check(len > 0, "i2d_PUBKEY");
+    std::string digest = sha256_hex(std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len)));
+    OPENSSL_free(der);
+    return "sha256:" + digest;
+}
+
 bool is_spki_pin(std::string_view pin) {
     constexpr std::string_view prefix = "sha256:";
     if (pin.size() != prefix.size() + 64 || pin.substr(0, prefix.size()) != prefix) return false;

@@ -57,6 +57,8 @@ std::string verify_certificate(X509& cert, X509& ca, certificate_use use);
 
 // kubeadm's public-key pin: "sha256:" + hex SHA-256 of the DER SubjectPublicKeyInfo.
 std::string spki_pin(X509& cert);
+// The same pin for a key (a CSR's): equal to spki_pin of any certificate for that key.
+std::string spki_pin(EVP_PKEY& key);
 // True when `pin` has the form sha256:<64 lowercase hex digits>.
 bool is_spki_pin(std::string_view pin);
 

@@ -78,6 +78,7 @@ response enroll(const request& req, const request_context& ctx, coordinator_stat
     request.token_id = body.enrollment_token.substr(0, dot);
     request.token_secret = dot == std::string::npos ? std::string() : body.enrollment_token.substr(dot + 1);
     request.facts = body.facts;
+    request.key_pin = proto::spki_pin(*csr.public_key);
     request.address = ctx.remote_address;
     request.now = proto::to_unix(now);
     request.name_prefix = state.node_name_prefix;
@@ -109,13 +110,19 @@ response enroll(const request& req, const request_context& ctx, coordinator_stat
                       "`graft-coordinator boot-config`");
     }
 
-    proto::log_info("node " + result.node.name + (result.returning ? " enrolled again" : " enrolled") + " from " +
-                        ctx.remote_address,
-                    {{"GRAFT_NODE", result.node.name},
-                     {"GRAFT_PHASE", "enrolled"},
-                     {"GRAFT_MACHINE_ID", body.facts.machine_id},
-                     {"GRAFT_CSR_NAME", csr.common_name}},
-                    proto::message_id::node_enrolled);
+    if (result.repeated) {
+        proto::log_info("node " + result.node.name + " asked again for its enrollment (its answer was lost): the same "
+                        "certificate, no use of the token spent",
+                        {{"GRAFT_NODE", result.node.name}, {"GRAFT_REMOTE", ctx.remote_address}});
+    } else {
+        proto::log_info("node " + result.node.name + (result.returning ? " enrolled again" : " enrolled") + " from " +
+                            ctx.remote_address,
+                        {{"GRAFT_NODE", result.node.name},
+                         {"GRAFT_PHASE", "enrolled"},
+                         {"GRAFT_MACHINE_ID", body.facts.machine_id},
+                         {"GRAFT_CSR_NAME", csr.common_name}},
+                        proto::message_id::node_enrolled);
+    }
 
     proto::enroll_response out;
     out.protocol_version = proto::protocol_version;

@@ -46,6 +46,7 @@ struct enrollment_result {
     token_verdict verdict = token_verdict::unknown;
     node_record node;        // set when accepted
     bool returning = false;  // a machine that had enrolled before and keeps its name
+    bool repeated = false;   // the same enrollment asked again (its answer was lost): the same certificate, no use spent
     std::string certificate_pem;
 };
 
@@ -53,6 +54,7 @@ struct enrollment {
     std::string token_id;
     std::string token_secret;
     proto::hardware_facts facts;
+    std::string key_pin;  // the CSR's public key, spki_pin form
     std::string address;
     std::int64_t now = 0;
     std::string name_prefix = "node";
@@ -68,7 +70,9 @@ public:
     virtual void add_token(const stored_token& token) = 0;
     // Checks the token and, when it is accepted, records the node and uses the token up by one, all in one durable
     // transaction: when enroll() returns an accepted result, the node survives a crash of the coordinator.
-    // Nothing is written for a refused token.
+    // Nothing is written for a refused token. An enrollment repeated by the same machine, with the same key and token,
+    // before the node reported anything (its answer was lost after the commit) gets the same certificate again,
+    // spends no use of the token and writes nothing.
     virtual enrollment_result enroll(const enrollment& request) = 0;
     virtual std::optional<node_record> find(const std::string& name) = 0;
     virtual std::vector<node_record> list() = 0;

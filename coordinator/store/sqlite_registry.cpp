@@ -2,6 +2,7 @@
 #include "coordinator/store/sqlite.hpp"
 
 #include "proto/crypto.hpp"
+#include "proto/pki.hpp"
 
 #include <mutex>
 
@@ -97,6 +98,7 @@ public:
                 result.verdict = token_verdict::wrong_secret;
                 return result;
             }
+            if (auto again = repeated(req)) return *again;
             if (s.integer(1) <= req.now) {
                 result.verdict = token_verdict::expired;
                 return result;
@@ -135,13 +137,15 @@ public:
         const std::string facts = req.facts.to_json().dump();
         sqlite_statement(db_, R"sql(
             INSERT INTO nodes (name, machine_id, serial, model, arch, address, facts, phase, reason, certificate_serial,
-                               enrolled_at, updated_at)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'enrolled', '', ?8, ?9, ?9)
+                               enrolled_at, updated_at, key_pin, certificate_pem, enrollment_token)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'enrolled', '', ?8, ?9, ?9, ?10, ?11, ?12)
             ON CONFLICT(name) DO UPDATE SET serial = ?3, model = ?4, arch = ?5, address = ?6, facts = ?7,
               phase = 'enrolled', reason = '', certificate_serial = ?8, enrolled_at = ?9, updated_at = ?9,
-              join_command = '', join_issued_at = NULL, join_expires_at = NULL)sql")
+              join_command = '', join_issued_at = NULL, join_expires_at = NULL, key_pin = ?10, certificate_pem = ?11,
+              enrollment_token = ?12)sql")
             .bind(1, name).bind(2, req.facts.machine_id).bind(3, req.facts.serial).bind(4, req.facts.model)
             .bind(5, req.facts.arch).bind(6, req.address).bind(7, facts).bind(8, certificate_serial).bind(9, req.now)
+            .bind(10, req.key_pin).bind(11, certificate_pem).bind(12, req.token_id)
             .run();
         sqlite_statement(db_, "INSERT INTO phase_history (node, phase, reason, at) VALUES (?, 'enrolled', '', ?)")
             .bind(1, name).bind(2, req.now).run();
@@ -223,6 +227,28 @@ public:
     }
 
 private:
+    // The answer already given to this enrollment, when it is one asked again: the node of this machine-id was
+    // enrolled with this key and this token, has reported nothing since, and its certificate is still valid.
+    std::optional<enrollment_result> repeated(const enrollment& req) {
+        sqlite_statement s(db_, "SELECT " + std::string(node_columns) +
+                                    ", certificate_pem FROM nodes WHERE machine_id = ? AND key_pin = ? AND "
+                                    "enrollment_token = ? AND phase = 'enrolled' AND key_pin != ''");
+        s.bind(1, req.facts.machine_id).bind(2, req.key_pin).bind(3, req.token_id);
+        if (!s.step()) return std::nullopt;
+        enrollment_result result;
+        result.node = read_node(s);
+        result.certificate_pem = s.text(16);
+        try {
+            if (proto::not_after(*proto::certificate_from_pem(result.certificate_pem)) <= proto::from_unix(req.now))
+                return std::nullopt;
+        } catch (const std::exception&) {
+            return std::nullopt;
+        }
+        result.verdict = token_verdict::accepted;
+        result.repeated = true;
+        return result;
+    }
+
     // Brings a registry written by an older coordinator up to this schema, one version at a time.
     void migrate() {
         sqlite_transaction tx(db_);
@@ -236,6 +262,14 @@ private:
             // 2: the id of the join credential a node holds, so it can be revoked once the node is Ready.
             db_.exec("ALTER TABLE nodes ADD COLUMN join_credential TEXT NOT NULL DEFAULT ''");
             db_.exec("UPDATE meta SET value = 2 WHERE key = 'schema_version'");
+        }
+        if (version < 3) {
+            // 3: what an enrollment was answered with (the key it was for, the certificate, the token), so the same
+            // enrollment asked again after a lost answer gets the same answer.
+            db_.exec("ALTER TABLE nodes ADD COLUMN key_pin TEXT NOT NULL DEFAULT ''");
+            db_.exec("ALTER TABLE nodes ADD COLUMN certificate_pem TEXT NOT NULL DEFAULT ''");
+            db_.exec("ALTER TABLE nodes ADD COLUMN enrollment_token TEXT NOT NULL DEFAULT ''");
+            db_.exec("UPDATE meta SET value = 3 WHERE key = 'schema_version'");
         }
         tx.commit();
     }
