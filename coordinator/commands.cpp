@@ -238,6 +238,7 @@ int serve(const std::vector<std::string>& argv) {
     std::optional<readiness_tracker> tracker;
     if (kube) {
         tracker.emplace(*registry, *joins);
+        state.name_in_cluster = [&tracker](const std::string& name) { return tracker->in_cluster(name); };
         net::co_spawn(watch_io, watch_nodes(*kube, *tracker, *cluster, watch_settings), [](std::exception_ptr e) {
             if (!e) return;
             try {

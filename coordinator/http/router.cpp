@@ -82,6 +82,7 @@ response enroll(const request& req, const request_context& ctx, coordinator_stat
     request.address = ctx.remote_address;
     request.now = proto::to_unix(now);
     request.name_prefix = state.node_name_prefix;
+    request.name_taken = state.name_in_cluster;
     request.issue_certificate = [&](const std::string& name) {
         auto cert = state.ca.sign_node(*csr.public_key, name, state.certificate_lifetime);
         return std::pair{proto::certificate_pem(*cert), proto::serial_hex(*cert)};

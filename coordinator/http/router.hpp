@@ -32,6 +32,8 @@ struct coordinator_state {
     std::function<proto::clock::time_point()> now = [] { return proto::clock::now(); };
     // What the coordinator knows of the Kubernetes API server; null when it has no kubeconfig.
     cluster_health* cluster = nullptr;
+    // Whether the cluster has a Node of that name (from the Node watch); unset without a kubeconfig.
+    std::function<bool(const std::string& name)> name_in_cluster;
 };
 
 struct request_context {

@@ -3,6 +3,8 @@
 #include "proto/log.hpp"
 #include "proto/message_ids.hpp"
 
+#include <cctype>
+
 namespace graft::coordinator {
 
 node_readiness read_node_readiness(const proto::json& node) {
@@ -13,7 +15,10 @@ node_readiness read_node_readiness(const proto::json& node) {
         throw proto::validation_error("object.metadata.name", "missing; not a Node");
     r.name = (*meta)["name"].get<std::string>();
     const auto status = node.find("status");
-    if (status == node.end() || !status->contains("conditions")) return r;
+    if (status == node.end() || !status->is_object()) return r;
+    if (auto info = status->find("nodeInfo"); info != status->end() && info->is_object())
+        if (auto id = info->find("machineID"); id != info->end() && id->is_string()) r.machine_id = id->get<std::string>();
+    if (!status->contains("conditions")) return r;
     const auto& conditions = (*status)["conditions"];
     if (!conditions.is_array()) throw proto::validation_error("object.status.conditions", "expected a list");
     for (const auto& c : conditions) {
@@ -37,7 +42,7 @@ void readiness_tracker::record(const std::string& name, const std::string& phase
     registry_.record_phase(name, phase, reason, std::nullopt, proto::to_unix(now_()));
     if (before->phase != phase) {
         const bool ready = phase == "ready";
-        proto::log(phase == "deleted" ? proto::log_level::warning : proto::log_level::info,
+        proto::log(phase == "deleted" || phase == "failed" ? proto::log_level::warning : proto::log_level::info,
                    "node " + name + " is " + (ready ? "Ready" : phase) + (reason.empty() ? "" : ": " + reason),
                    {{"GRAFT_NODE", name}, {"GRAFT_PHASE", phase}},
                    ready ? proto::message_id::node_ready : proto::message_id::phase_changed);
@@ -59,10 +64,32 @@ void readiness_tracker::revoke_credential(const node_record& node) {
     }
 }
 
+bool readiness_tracker::in_cluster(const std::string& name) const {
+    std::lock_guard lock(names_mutex_);
+    return cluster_names_.contains(name);
+}
+
 void readiness_tracker::observed(const node_readiness& node) {
+    {
+        std::lock_guard lock(names_mutex_);
+        cluster_names_.insert(node.name);
+    }
     auto known = registry_.find(node.name);
     if (!known) return;
     in_cluster_.insert(node.name);
+    // /etc/machine-id and kubelet's machineID are the same 32 hex digits; compare without regard to case.
+    auto lower = [](std::string s) {
+        for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return s;
+    };
+    if (!node.machine_id.empty() && !known->machine_id.empty() && lower(node.machine_id) != lower(known->machine_id)) {
+        record(node.name, "failed",
+               "the cluster already has a Node named " + node.name + " on another machine (its machineID is " +
+                   node.machine_id + ", this node's is " + known->machine_id + "); kubeadm will not join over it. If that "
+                   "machine is gone, `kubectl delete node " + node.name + "` and restart graft-agent on this node; if it is "
+                   "not, rename or remove one of them");
+        return;
+    }
     if (node.ready == "True") {
         record(node.name, "ready", "");
         revoke_credential(*registry_.find(node.name));
@@ -77,6 +104,10 @@ void readiness_tracker::observed(const node_readiness& node) {
 }
 
 void readiness_tracker::deleted(const std::string& name) {
+    {
+        std::lock_guard lock(names_mutex_);
+        cluster_names_.erase(name);
+    }
     in_cluster_.erase(name);
     auto known = registry_.find(name);
     if (!known || known->phase == "deleted") return;
@@ -88,6 +119,10 @@ void readiness_tracker::deleted(const std::string& name) {
 void readiness_tracker::listed(const std::vector<node_readiness>& nodes) {
     std::set<std::string> present;
     for (const auto& n : nodes) present.insert(n.name);
+    {
+        std::lock_guard lock(names_mutex_);
+        cluster_names_ = present;
+    }
     std::set<std::string> missing;
     for (const auto& name : in_cluster_)
         if (!present.count(name)) missing.insert(name);

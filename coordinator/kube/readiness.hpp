@@ -3,7 +3,10 @@
 // graft node ready (and the node's join credential is revoked: it has done its job); Ready False or Unknown keeps
 // it joined, with the condition's reason and message ("container runtime network not ready ... cni plugin not
 // initialized" until a network plugin runs); a deleted Node shows as deleted. Nodes graft did not enroll are ignored.
-// Called from the one watch thread.
+// A Node is the graft node's only if it is the same machine: kubelet publishes the machine-id it runs on in
+// status.nodeInfo.machineID, and a Node of that name whose machine-id is not the enrolled one is a conflict (the
+// graft node fails, saying so and what to do; nothing is revoked for it), never a false ready.
+// observed/deleted/listed are called from the one watch thread; in_cluster from any.
 
 #include "coordinator/join/backend.hpp"
 #include "coordinator/store/registry.hpp"
@@ -11,6 +14,7 @@
 #include "proto/time.hpp"
 
 #include <functional>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -22,6 +26,7 @@ struct node_readiness {
     std::string ready = "Unknown";  // the Ready condition's status: True, False or Unknown (also when absent)
     std::string reason;
     std::string message;
+    std::string machine_id;         // status.nodeInfo.machineID, "" when the Node does not say
 };
 
 // Reads a Node object; throws proto::validation_error when it has no metadata.name or malformed conditions.
@@ -36,6 +41,8 @@ public:
     void deleted(const std::string& name);
     // A full list: graft nodes seen in the cluster before, or ready in the registry, that are missing were deleted.
     void listed(const std::vector<node_readiness>& nodes);
+    // Whether the cluster has a Node of that name, graft's or not (so enrollment never hands that name out).
+    bool in_cluster(const std::string& name) const;
 
 private:
     void record(const std::string& name, const std::string& phase, const std::string& reason);
@@ -45,6 +52,8 @@ private:
     join_backend& joins_;
     std::function<proto::clock::time_point()> now_;
     std::set<std::string> in_cluster_;
+    mutable std::mutex names_mutex_;
+    std::set<std::string> cluster_names_;  // every Node's name, guarded by names_mutex_
 };
 
 }  // namespace graft::coordinator

@@ -58,6 +58,8 @@ struct enrollment {
     std::string address;
     std::int64_t now = 0;
     std::string name_prefix = "node";
+    // Whether a name is taken outside the registry (a Node of that name in the cluster); such names are skipped.
+    std::function<bool(const std::string& name)> name_taken;
     // Called inside the transaction with the node's assigned name; returns the signed certificate (PEM) and its serial.
     std::function<std::pair<std::string, std::string>(const std::string& name)> issue_certificate;
 };

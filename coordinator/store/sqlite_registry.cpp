@@ -119,14 +119,15 @@ public:
             }
         }
         if (name.empty()) {
-            // Skip numbers whose name someone already holds, so a renamed or imported node never collides.
+            // Skip numbers whose name someone already holds, so a renamed or imported node never collides, and names
+            // of Nodes the cluster already has, which kubeadm would refuse to join over.
             for (;;) {
                 sqlite_statement next(db_, "UPDATE meta SET value = value + 1 WHERE key = 'next_node_number' RETURNING value - 1");
                 next.step();
                 std::string candidate = req.name_prefix + "-" + std::to_string(next.integer(0));
                 sqlite_statement taken(db_, "SELECT 1 FROM nodes WHERE name = ?");
                 taken.bind(1, candidate);
-                if (!taken.step()) {
+                if (!taken.step() && !(req.name_taken && req.name_taken(candidate))) {
                     name = candidate;
                     break;
                 }

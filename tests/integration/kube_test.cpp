@@ -47,7 +47,8 @@ std::vector<std::string> agent_argv(const node_sandbox& n, const kube_api_proces
 }
 
 std::map<std::string, std::string> agent_env(const node_sandbox& n, const kube_api_process& api) {
-    return {{"STUB_RECORD_DIR", n.records}, {"STUB_KUBE_API_DIR", api.api_dir()}};
+    return {{"STUB_RECORD_DIR", n.records}, {"STUB_KUBE_API_DIR", api.api_dir()},
+            {"STUB_MACHINE_ID_FILE", n.root + "/etc/machine-id"}};
 }
 
 std::optional<proto::node_status> node_status(const coordinator_process& c, const std::string& name) {
@@ -159,6 +160,24 @@ TEST_CASE("a kubeadm node goes enrolled to ready with its own 15-minute bootstra
     for (const char* phase : {"enrolled from", "is configuring", "is configured", "is joining", "is joined", "is Ready"})
         CHECK_THAT(journal, Catch::Contains(std::string("node node-1 ") + phase));
     CHECK_THAT(journal, Catch::Contains("revoked the join credential " + data["token-id"] + " of node-1"));
+}
+
+TEST_CASE("a Ready Node of another machine keeps its name: the new machine is enrolled under another, joins and is Ready") {
+    kube_api_process api;
+    // A machine graft never enrolled already runs as node-1 in the cluster.
+    REQUIRE(api.call("POST", "/_test/nodes/node-1/ready?status=True&machine=" + std::string(32, 'f')).status == 200);
+    auto c = coordinator_for(api, {"--join-backend", "kubeadm"});
+    // The Node watch has listed the cluster before the agent comes.
+    CHECK(test::eventually([&] {
+        return test::run({GRAFT_COORDINATOR_BIN, "status", "--config", c->config_path()}).output.find("watching Nodes") !=
+               std::string::npos;
+    }));
+    auto n = make_node(*c, "pi");
+    test::child agent(agent_argv(n, api), n.log, agent_env(n, api));
+    wait_for([&] { return phase_is(*c, "node-2", "joined"); }, n, *c);
+    CHECK_FALSE(node_status(*c, "node-1"));
+    // The Node kubelet registered for node-2 carries this machine's id, so it is graft's node-2 that becomes Ready.
+    bring_to_ready(*c, api, agent, n, "node-2");
 }
 
 TEST_CASE("a k3s node gets a K10 secure token of its own, writes k3s's config, and its token is gone once Ready") {

@@ -17,7 +17,9 @@
 //                                         (https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes);
 //                                         a resourceVersion older than the compacted history gets an ERROR event
 //                                         with a 410 Status (same page, "410 Gone responses"); POST creates a Node
-//                                         the way a kubelet registers (NotReady until a network plugin runs);
+//                                         the way a kubelet registers (NotReady until a network plugin runs),
+//                                         keeping the status.nodeInfo.machineID the kubelet reports (the machine-id
+//                                         of the host it runs on: the Node API reference, NodeSystemInfo);
 //                                         DELETE removes one
 //   authentication                        a client certificate from the cluster CA (the admin kubeconfig), or a
 //                                         bootstrap token as bearer token (group system:bootstrappers), which may
@@ -26,8 +28,8 @@
 // Simplifications, marked as such: a bootstrap token registers a Node directly (a real kubelet first gets a
 // certificate through a CertificateSigningRequest); there is no RBAC beyond the two identities above.
 //
-// Test controls, for the admin only, under /_test/: nodes/NAME/ready?status=True|False (the network plugin comes
-// up or goes), watch/drop (cut every watch mid-stream), watch/garbage (send a malformed line), compact (forget
+// Test controls, for the admin only, under /_test/: nodes/NAME/ready?status=True|False[&machine=ID] (the network
+// plugin comes up or goes; with machine, a Node of that machine-id is made if there is none: another machine's), watch/drop (cut every watch mid-stream), watch/garbage (send a malformed line), compact (forget
 // the event history), fail?status=N&count=K (the next K API requests get status N), version?v=V.
 //
 // It writes into --dir: ca.crt, admin.crt, admin.key, admin.conf (a kubeconfig with embedded credentials) and
@@ -92,6 +94,7 @@ struct cluster {
     std::int64_t compacted = 0;  // events at or below this version are forgotten
     std::map<std::string, json> secrets;  // kube-system, by name
     std::map<std::string, json> nodes;
+    std::map<std::string, std::string> machine_ids;  // status.nodeInfo.machineID of each Node
     std::vector<event> events;
     std::list<watcher*> watchers;
     int fail_status = 0;
@@ -225,11 +228,14 @@ std::string authenticate(cluster& c, SSL* ssl, const http::request<http::string_
 
 json node_object(cluster& c, const std::string& name, const std::string& ready, const std::string& reason,
                  const std::string& message) {
-    return {{"apiVersion", "v1"}, {"kind", "Node"},
-            {"metadata", {{"name", name}, {"resourceVersion", std::to_string(c.next_version())}}},
-            {"status", {{"conditions", json::array({{{"type", "MemoryPressure"}, {"status", "False"}},
-                                                    {{"type", "Ready"}, {"status", ready}, {"reason", reason},
-                                                     {"message", message}}})}}}};
+    json node = {{"apiVersion", "v1"}, {"kind", "Node"},
+                 {"metadata", {{"name", name}, {"resourceVersion", std::to_string(c.next_version())}}},
+                 {"status", {{"conditions", json::array({{{"type", "MemoryPressure"}, {"status", "False"}},
+                                                         {{"type", "Ready"}, {"status", ready}, {"reason", reason},
+                                                          {"message", message}}})}}}};
+    if (auto id = c.machine_ids.find(name); id != c.machine_ids.end())
+        node["status"]["nodeInfo"] = {{"machineID", id->second}};
+    return node;
 }
 
 std::map<std::string, std::string> query_of(std::string_view target) {
@@ -294,7 +300,8 @@ reply handle(cluster& c, const std::string& who, const http::request<http::strin
         static const std::regex ready_path("/_test/nodes/([a-z0-9.-]+)/ready");
         std::smatch m;
         if (std::regex_match(path, m, ready_path)) {
-            if (!c.nodes.count(m[1])) return {404, status_object(404, "NotFound", "nodes \"" + m[1].str() + "\" not found")};
+            if (!c.nodes.count(m[1]) && query.count("machine")) c.machine_ids[m[1]] = query.at("machine");
+            else if (!c.nodes.count(m[1])) return {404, status_object(404, "NotFound", "nodes \"" + m[1].str() + "\" not found")};
             const bool ready = query.count("status") && query.at("status") == "True";
             auto node = node_object(c, m[1], ready ? "True" : "False", ready ? "KubeletReady" : "KubeletNotReady",
                                     ready ? "kubelet is posting ready status"
@@ -329,6 +336,8 @@ reply handle(cluster& c, const std::string& who, const http::request<http::strin
         const std::string name = body["metadata"].value("name", "");
         if (name.empty()) return {422, status_object(422, "Invalid", "metadata.name: Required value")};
         if (c.nodes.count(name)) return {409, status_object(409, "AlreadyExists", "nodes \"" + name + "\" already exists")};
+        if (body.contains("status") && body["status"].contains("nodeInfo") && body["status"]["nodeInfo"].contains("machineID"))
+            c.machine_ids[name] = body["status"]["nodeInfo"]["machineID"].get<std::string>();
         auto node = node_object(c, name, "False", "KubeletNotReady",
                                 "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
                                 "message:Network plugin returns error: cni plugin not initialized");

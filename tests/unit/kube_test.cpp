@@ -11,6 +11,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cctype>
+
 #include <regex>
 #include <set>
 
@@ -253,6 +255,42 @@ TEST_CASE("Nodes graft did not enroll are ignored, and a deleted or vanished Nod
     CHECK(t.node("node-2").phase == "deleted");
     const auto history = t.registry->history("node-2");
     CHECK(std::get<0>(history.back()) == "deleted");
+}
+
+TEST_CASE("a same-name Node of another machine is a conflict, not a false ready, and nothing is revoked for it") {
+    tracked_registry t({"node-1"});
+    const std::string ours = t.node("node-1").machine_id;
+    auto foreign = readiness("node-1", "True", "KubeletReady");
+    foreign.machine_id = std::string(32, 'f');
+    t.tracker.observed(foreign);
+    CHECK(t.node("node-1").phase == "failed");
+    CHECK_THAT(t.node("node-1").reason, Catch::Contains("already has a Node named node-1 on another machine") &&
+                                            Catch::Contains(std::string(32, 'f')) && Catch::Contains(ours) &&
+                                            Catch::Contains("kubectl delete node node-1"));
+    CHECK(t.backend.revoked.empty());
+    CHECK(t.node("node-1").join_credential == "tok000");
+
+    // kubelet's machineID is the same 32 hex digits, here in capitals: this Node is ours.
+    auto own = readiness("node-1", "True", "KubeletReady");
+    for (char c : ours) own.machine_id += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    t.tracker.observed(own);
+    CHECK(t.node("node-1").phase == "ready");
+    CHECK(t.backend.revoked == std::vector<std::string>{"node-1/tok000"});
+}
+
+TEST_CASE("the tracker knows every Node name in the cluster, graft's or not") {
+    tracked_registry t({"node-1"});
+    t.tracker.observed(readiness("control-plane", "True"));
+    CHECK(t.tracker.in_cluster("control-plane"));
+    CHECK_FALSE(t.tracker.in_cluster("node-1"));
+    t.tracker.deleted("control-plane");
+    CHECK_FALSE(t.tracker.in_cluster("control-plane"));
+    t.tracker.listed({readiness("node-7", "False"), readiness("node-1", "False")});
+    CHECK(t.tracker.in_cluster("node-7"));
+    CHECK(t.tracker.in_cluster("node-1"));
+    auto node = read_node_readiness(proto::json::parse(
+        R"({"metadata": {"name": "node-1"}, "status": {"nodeInfo": {"machineID": "0123456789abcdef0123456789abcdef"}}})"));
+    CHECK(node.machine_id == "0123456789abcdef0123456789abcdef");
 }
 
 TEST_CASE("a Node object without a name or with malformed conditions is refused, naming the field") {

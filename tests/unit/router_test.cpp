@@ -235,3 +235,11 @@ TEST_CASE("once the node has reported, the same enrollment is no longer a repeat
     CHECK(error_code(f.call(http::verb::post, "/v1/enroll", body.dump())) == "enrollment_token_used_up");
     CHECK(f.registry->find("node-1")->phase == "configuring");
 }
+
+TEST_CASE("enrollment never hands out a name a Node in the cluster already has") {
+    fixture f;
+    f.state.name_in_cluster = [](const std::string& name) { return name == "node-1" || name == "node-2"; };
+    auto res = f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump());
+    REQUIRE(res.result() == http::status::ok);
+    CHECK(proto::enroll_response::from_json(proto::parse_json(res.body())).node_name == "node-3");
+}
