@@ -147,9 +147,10 @@ response report(const request& req, const request_context& ctx, coordinator_stat
     if (!before) return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
     // A joined node keeps reporting until it is Ready; whether it is Ready, or was deleted, is the cluster's word,
     // which the Node watch has recorded. The node learns it from this answer.
+    // A deleted node stays deleted whatever it reports: only enrolling again (or an operator) brings it back.
     const bool cluster_said_not_ready = before->phase == "joined" && before->reason.starts_with("NotReady");
-    if (body.phase == proto::phase::joined &&
-        (before->phase == "ready" || before->phase == "deleted" || cluster_said_not_ready))
+    if (before->phase == "deleted" ||
+        (body.phase == proto::phase::joined && (before->phase == "ready" || cluster_said_not_ready)))
         return json_response(http::status::ok, to_status(*before, state).to_json(), req.version());
     const std::string phase(proto::to_string(body.phase));
     state.registry.record_phase(name, phase, body.message, body.address ? body.address : ctx.remote_address,
@@ -167,6 +168,10 @@ response join(const request& req, coordinator_state& state, const std::string& n
     if (auto* err = std::get_if<response>(&parsed)) return std::move(*err);
     auto node = state.registry.find(name);
     if (!node) return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
+    if (node->phase == "deleted")
+        return error_response(http::status::forbidden, "node_deleted",
+                              name + " was deleted from the cluster and gets no join credential; " + node->reason,
+                              req.version());
     proto::join_spec spec;
     try {
         spec = state.joins.issue(*node, std::get<proto::join_request>(parsed));
@@ -239,6 +244,13 @@ response route(const request& req, const request_context& ctx, coordinator_state
             if (*ctx.client_node != name)
                 return error_response(http::status::forbidden, "wrong_node",
                                       "the client certificate belongs to " + *ctx.client_node + ", not to " + name,
+                                      req.version());
+            // A node enrolled again holds a new certificate; the ones it was given before no longer speak for it.
+            if (auto node = state.registry.find(name); node && ctx.client_serial != node->certificate_serial)
+                return error_response(http::status::forbidden, "certificate_superseded",
+                                      "this certificate (serial " + ctx.client_serial + ") is no longer " + name +
+                                          "'s: the node enrolled again and was given another; a machine holding the old "
+                                          "one must enroll again with a fresh graft.json",
                                       req.version());
             return action == "report" ? report(req, ctx, state, name) : join(req, state, name);
         }

@@ -40,6 +40,8 @@ struct request_context {
     // The node named by a client certificate that verified against graft's CA; empty without one.
     std::optional<std::string> client_node;
     std::string remote_address;
+    // That certificate's serial (hex): only the newest certificate of a node speaks for it.
+    std::string client_serial;
 };
 
 response handle(const request& req, const request_context& ctx, coordinator_state& state);

@@ -26,14 +26,16 @@ constexpr auto as_tuple_awaitable = net::as_tuple(net::use_awaitable);
 
 namespace {
 
-// The node a verified client certificate speaks for. OpenSSL has already checked the chain against graft's CA
-// and the clientAuth purpose during the handshake; a certificate that failed never gets this far.
-std::optional<std::string> client_node_of(SSL* ssl) {
+// The node a verified client certificate speaks for, and the certificate's serial. OpenSSL has already checked the
+// chain against graft's CA and the clientAuth purpose during the handshake (or in the session it resumes, whose peer
+// certificate OpenSSL keeps); a certificate that failed never gets this far.
+void identify_client(SSL* ssl, request_context& ctx) {
     X509* peer = SSL_get0_peer_certificate(ssl);
-    if (!peer || SSL_get_verify_result(ssl) != X509_V_OK) return std::nullopt;
+    if (!peer || SSL_get_verify_result(ssl) != X509_V_OK) return;
     std::string name = proto::subject_common_name(*peer);
-    if (name.empty()) return std::nullopt;
-    return name;
+    if (name.empty()) return;
+    ctx.client_node = std::move(name);
+    ctx.client_serial = proto::serial_hex(*peer);
 }
 
 bool is_quiet_close(const boost::system::error_code& ec) {
@@ -129,7 +131,7 @@ net::awaitable<void> https_server::session(tcp::socket socket) {
         proto::log(proto::log_level::debug, "TLS handshake from " + ctx.remote_address + " failed: " + ec.message());
         co_return;
     }
-    ctx.client_node = client_node_of(stream.native_handle());
+    identify_client(stream.native_handle(), ctx);
 
     beast::flat_buffer buffer;
     bool first = true;

@@ -33,11 +33,14 @@ struct fixture {
 
     fixture() { registry->add_token(token.stored); }
 
-    response call(http::verb verb, std::string target, std::string body, std::optional<std::string> node = {}) {
+    // With `node`, as that node's newest certificate (or the one of `serial`) would call.
+    response call(http::verb verb, std::string target, std::string body, std::optional<std::string> node = {},
+                  std::optional<std::string> serial = {}) {
         request req{verb, target, 11};
         req.body() = std::move(body);
         req.prepare_payload();
-        return handle(req, {std::move(node), "192.0.2.7"}, state);
+        if (node && !serial) serial = registry->find(*node) ? registry->find(*node)->certificate_serial : "";
+        return handle(req, {std::move(node), "192.0.2.7", serial.value_or("")}, state);
     }
 
     proto::json enroll_body(std::string machine_id = std::string(32, 'a'), std::string csr_name = "raspberrypi") {
@@ -179,7 +182,7 @@ TEST_CASE("a failing join backend gives 503 with Retry-After and the reason") {
     REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
     request req{http::verb::post, "/v1/nodes/node-1/join", 11};
     req.body() = "{}";
-    auto res = handle(req, {"node-1", "127.0.0.1"}, state);
+    auto res = handle(req, {"node-1", "127.0.0.1", f.registry->find("node-1")->certificate_serial}, state);
     CHECK(res.result() == http::status::service_unavailable);
     CHECK(res[http::field::retry_after] == "30");
     CHECK_THAT(error_message(res), Catch::Contains("couldn't reach the API server"));
@@ -242,4 +245,42 @@ TEST_CASE("enrollment never hands out a name a Node in the cluster already has")
     auto res = f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump());
     REQUIRE(res.result() == http::status::ok);
     CHECK(proto::enroll_response::from_json(proto::parse_json(res.body())).node_name == "node-3");
+}
+
+TEST_CASE("a certificate superseded by a new enrollment no longer speaks for the node, on report and join alike") {
+    fixture f;
+    REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
+    const std::string old_serial = f.registry->find("node-1")->certificate_serial;
+    // The same machine enrolls again (re-flashed: a new key), and is given a new certificate.
+    f.node_key = proto::generate_p256_key();
+    REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
+    REQUIRE(f.registry->find("node-1")->certificate_serial != old_serial);
+
+    const std::string report = R"({"phase": "configuring"})";
+    auto res = f.call(http::verb::post, "/v1/nodes/node-1/report", report, "node-1", old_serial);
+    CHECK(res.result() == http::status::forbidden);
+    CHECK(error_code(res) == "certificate_superseded");
+    CHECK_THAT(error_message(res), Catch::Contains(old_serial) && Catch::Contains("enrolled again"));
+    res = f.call(http::verb::post, "/v1/nodes/node-1/join", R"({"kubelet_version": "v1.29.3"})", "node-1", old_serial);
+    CHECK(error_code(res) == "certificate_superseded");
+    CHECK(f.registry->find("node-1")->phase == "enrolled");
+    // The newest certificate does.
+    CHECK(f.call(http::verb::post, "/v1/nodes/node-1/report", report, "node-1").result() == http::status::ok);
+}
+
+TEST_CASE("a deleted node cannot un-delete itself by reporting, and gets no join credential") {
+    fixture f;
+    REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
+    REQUIRE(f.registry->record_phase("node-1", "deleted", "its Node object was deleted from the cluster", std::nullopt, 1));
+    for (const char* phase : {"joined", "configuring", "failed", "joining"}) {
+        INFO(phase);
+        auto res = f.call(http::verb::post, "/v1/nodes/node-1/report", std::string(R"({"phase": ")") + phase + "\"}", "node-1");
+        CHECK(res.result() == http::status::ok);
+        CHECK(proto::node_status::from_json(proto::parse_json(res.body())).phase == "deleted");
+    }
+    CHECK(f.registry->find("node-1")->phase == "deleted");
+    auto res = f.call(http::verb::post, "/v1/nodes/node-1/join", R"({"kubelet_version": "v1.29.3"})", "node-1");
+    CHECK(res.result() == http::status::forbidden);
+    CHECK(error_code(res) == "node_deleted");
+    CHECK(f.registry->find("node-1")->join_command.empty());
 }
