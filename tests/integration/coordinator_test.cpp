@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <thread>
 
 using namespace graft;
@@ -15,12 +16,13 @@ namespace {
 
 std::string token_of(const std::string& boot_json) { return proto::parse_json(boot_json).at("enrollment_token"); }
 
-std::string enroll_body(const std::string& token, EVP_PKEY& key, const std::string& csr_name = "raspberrypi") {
+std::string enroll_body(const std::string& token, EVP_PKEY& key, const std::string& csr_name = "raspberrypi",
+                        const std::string& machine_id = test::random_machine_id()) {
     proto::enroll_request r;
     r.protocol_version = 1;
     r.enrollment_token = token;
     r.csr_pem = proto::make_csr_pem(key, csr_name);
-    r.facts.machine_id = test::random_machine_id();
+    r.facts.machine_id = machine_id;
     r.facts.arch = "x86_64";
     r.facts.model = "integration test";
     return r.to_json().dump();
@@ -45,13 +47,17 @@ struct enrolled_node {
     std::vector<std::string> curl_identity() const { return {"--cert", cert_path, "--key", key_path}; }
 };
 
-// Enrolls a node through the real API with curl and keeps its key and certificate in files.
-enrolled_node enroll(coordinator_process& c, const std::string& csr_name = "raspberrypi") {
+// Enrolls a node through the real API with curl and keeps its key and certificate in files (NAME-N.key/.crt for
+// its Nth enrollment).
+enrolled_node enroll(coordinator_process& c, const std::string& csr_name = "raspberrypi",
+                     const std::string& machine_id = test::random_machine_id()) {
     auto key = proto::generate_p256_key();
-    auto res = post(c, "/v1/enroll", enroll_body(token_of(c.boot_json()), *key, csr_name));
+    auto res = post(c, "/v1/enroll", enroll_body(token_of(c.boot_json()), *key, csr_name, machine_id));
     REQUIRE(res.status == 200);
     auto body = proto::enroll_response::from_json(proto::parse_json(res.body));
-    enrolled_node n{body.node_name, c.dir() / (body.node_name + ".key"), c.dir() / (body.node_name + ".crt")};
+    std::string stem = body.node_name;
+    for (int i = 2; std::filesystem::exists(c.dir() / (stem + ".crt")); ++i) stem = body.node_name + "-" + std::to_string(i);
+    enrolled_node n{body.node_name, c.dir() / (stem + ".key"), c.dir() / (stem + ".crt")};
     test::write(n.key_path, proto::private_key_pem(*key));
     test::write(n.cert_path, body.certificate_pem);
     return n;
@@ -111,6 +117,24 @@ TEST_CASE("node A's certificate cannot report for node B") {
     CHECK(status.phase == "enrolled");
     r = post(c, "/v1/nodes/" + b.name + "/join", "{}", a.curl_identity());
     CHECK(r.status == 403);
+}
+
+TEST_CASE("after a machine enrolls again, curl with its old certificate is refused at once, over real TLS") {
+    coordinator_process c;
+    c.start();
+    const std::string machine = test::random_machine_id();
+    auto first = enroll(c, "raspberrypi", machine);
+    CHECK(post(c, "/v1/nodes/" + first.name + "/report", joining, first.curl_identity()).status == 200);
+    // Re-flashed: the same machine-id, a new key, a new certificate for the same name.
+    auto second = enroll(c, "raspberrypi", machine);
+    REQUIRE(second.name == first.name);
+    auto r = post(c, "/v1/nodes/" + first.name + "/report", joining, first.curl_identity());
+    CHECK(r.status == 403);
+    CHECK(error_code(r) == "certificate_superseded");
+    r = post(c, "/v1/nodes/" + first.name + "/join", "{}", first.curl_identity());
+    CHECK(r.status == 403);
+    CHECK(error_code(r) == "certificate_superseded");
+    CHECK(post(c, "/v1/nodes/" + second.name + "/report", joining, second.curl_identity()).status == 200);
 }
 
 TEST_CASE("a wrong or expired enrollment token gets 401 and no node is created") {
