@@ -1,6 +1,8 @@
 #include "coordinator/kube/client.hpp"
 
 #include "proto/https_client.hpp"
+#include "proto/pki.hpp"
+#include "proto/time.hpp"
 #include "proto/version.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -9,6 +11,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+
+#include <sys/stat.h>
 
 #include <limits>
 
@@ -42,9 +46,19 @@ kube_api_error api_error(const kube_credentials& c, const std::string& what, uns
     std::string detail = status_message(body);
     if (!detail.empty()) detail = ": " + detail;
     switch (status) {
-    case 401:
-        return {status, where + " refused the credentials of " + c.source + " (401 Unauthorized)" + detail +
+    case 401: {
+        // The usual cause on a kubeadm cluster: the admin certificate's year is up.
+        std::string expired;
+        if (!c.client_certificate_pem.empty()) try {
+                auto cert = proto::certificate_from_pem(c.client_certificate_pem);
+                if (const auto end = proto::not_after(*cert); end <= proto::clock::now())
+                    expired = ": its client certificate expired at " + proto::to_rfc3339(end) +
+                              " (renew it: kubeadm certs renew admin.conf; graft reads the kubeconfig again when it changes)";
+            } catch (const std::exception&) {
+            }
+        return {status, where + " refused the credentials of " + c.source + " (401 Unauthorized)" + detail + expired +
                             "; give the coordinator the cluster's current admin kubeconfig"};
+    }
     case 403:
         return {status, where + " forbids this to the user of " + c.source + " (403 Forbidden)" + detail +
                             "; the user needs to manage Secrets in kube-system and watch Nodes (the cluster-admin role)"};
@@ -87,9 +101,20 @@ kube_client::kube_client(kube_credentials credentials, std::chrono::seconds time
     }
 }
 
+kube_connection::file_stamp kube_connection::stamp() const {
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) != 0) return {};
+    return {static_cast<unsigned long long>(st.st_ino), static_cast<unsigned long long>(st.st_size),
+            static_cast<long long>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
 std::shared_ptr<kube_client> kube_connection::client() {
     std::lock_guard lock(mutex_);
-    if (!client_) client_ = std::make_shared<kube_client>(load_kubeconfig(path_));
+    const auto now = stamp();
+    if (!client_ || now != loaded_) {
+        client_ = std::make_shared<kube_client>(load_kubeconfig(path_));
+        loaded_ = now;
+    }
     return client_;
 }
 

@@ -58,8 +58,9 @@ private:
     std::unique_ptr<boost::asio::ssl::context> tls_;
 };
 
-// The client for a kubeconfig, made when first needed and again after a failed attempt, so a kubeconfig fixed while
-// the coordinator runs is picked up without a restart. Safe to use from several threads.
+// The client for a kubeconfig, made when first needed, again after a failed attempt, and again whenever the file
+// has changed (another inode, size or modification time: `kubeadm certs renew` rewrites admin.conf), so a repaired
+// or renewed kubeconfig is picked up without a restart. Safe to use from several threads.
 class kube_connection {
 public:
     explicit kube_connection(std::string kubeconfig_path) : path_(std::move(kubeconfig_path)) {}
@@ -68,9 +69,17 @@ public:
     const std::string& kubeconfig_path() const { return path_; }
 
 private:
+    struct file_stamp {
+        unsigned long long inode = 0, size = 0;
+        long long mtime_ns = 0;
+        bool operator==(const file_stamp&) const = default;
+    };
+    file_stamp stamp() const;
+
     std::mutex mutex_;
     std::string path_;
     std::shared_ptr<kube_client> client_;
+    file_stamp loaded_;
 };
 
 // The error for an API answer with status `status` to `what` (such as "GET /version"), saying what to do about it.

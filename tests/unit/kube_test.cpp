@@ -3,10 +3,12 @@
 #include "coordinator/join/backend.hpp"
 #include "coordinator/join/skew.hpp"
 #include "coordinator/kube/bootstrap_token.hpp"
+#include "coordinator/kube/client.hpp"
 #include "coordinator/kube/kubeconfig.hpp"
 #include "coordinator/kube/readiness.hpp"
 #include "coordinator/store/registry.hpp"
 #include "proto/crypto.hpp"
+#include "proto/pki.hpp"
 #include "support/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -299,4 +301,38 @@ TEST_CASE("a Node object without a name or with malformed conditions is refused,
                       Catch::Contains("object.status.conditions"));
     auto r = read_node_readiness({{"metadata", {{"name", "n"}}}});
     CHECK(r.ready == "Unknown");
+}
+
+TEST_CASE("a kubeconfig rewritten while the coordinator runs is read again, and a 401 says when its certificate expired") {
+    test::temp_dir dir;
+    auto key = proto::generate_p256_key();
+    proto::certificate_profile ca_profile;
+    ca_profile.common_name = "kubernetes";
+    ca_profile.use = proto::certificate_use::ca;
+    auto ca = proto::sign_certificate(nullptr, *key, *key, ca_profile);
+    proto::certificate_profile admin;
+    admin.common_name = "kubernetes-admin";
+    admin.lifetime = std::chrono::seconds(-3600);  // a year after kubeadm init: expired an hour ago
+    auto expired = proto::sign_certificate(ca.get(), *key, *key, admin);
+    auto write_config = [&](const std::string& server) {
+        test::write(dir / "admin.conf",
+                    "apiVersion: v1\nkind: Config\nclusters:\n- name: k\n  cluster:\n    server: " + server +
+                        "\n    certificate-authority-data: " + proto::base64_encode(proto::certificate_pem(*ca)) +
+                        "\ncontexts:\n- name: c\n  context:\n    cluster: k\n    user: admin\ncurrent-context: c\nusers:\n"
+                        "- name: admin\n  user:\n    client-certificate-data: " +
+                        proto::base64_encode(proto::certificate_pem(*expired)) +
+                        "\n    client-key-data: " + proto::base64_encode(proto::private_key_pem(*key)) + "\n");
+    };
+    write_config("https://10.0.0.1:6443");
+    kube_connection connection(dir / "admin.conf");
+    const auto first = connection.client();
+    CHECK(connection.client() == first);  // unchanged: the same client
+    write_config("https://10.0.0.21:6443");
+    CHECK(connection.client() != first);
+    CHECK(connection.client()->credentials().server == "https://10.0.0.21:6443");
+
+    const auto error = api_error(connection.client()->credentials(), "GET /version", 401, "");
+    CHECK(error.status == 401);
+    CHECK_THAT(error.what(), Catch::Contains("its client certificate expired at") &&
+                                 Catch::Contains("kubeadm certs renew admin.conf"));
 }
