@@ -98,9 +98,14 @@ struct firmware_files {
 };
 
 firmware_files firmware_cmdline_files(const host& h, const std::string& dir) {
-    struct setting { std::vector<std::string> normal, tryboot; };
+    // Each setting's values in the order they stand; `everywhere` when one stands outside any model filter, so a
+    // board no filter names has it too (else such a board keeps the firmware's default).
+    struct setting {
+        std::vector<std::string> normal, tryboot;
+        bool everywhere = false;
+    };
     setting prefix, name;
-    bool in_tryboot = false, in_none = false;
+    bool in_tryboot = false, in_none = false, in_model = false;
     std::function<void(const std::string&, int)> read_config = [&](const std::string& file, int depth) {
         auto content = h.read(dir + file);
         if (!content || depth > 4) return;
@@ -110,8 +115,9 @@ firmware_files firmware_cmdline_files(const host& h, const std::string& dir) {
             if (line.empty() || line.front() == '#') continue;
             if (line.front() == '[') {
                 const auto filter = line.substr(1, line.find(']') - 1);
-                if (filter == "all") in_tryboot = in_none = false;
-                if (filter == "tryboot") in_tryboot = true;
+                if (filter == "all") in_tryboot = in_none = in_model = false;
+                else if (filter == "tryboot") in_tryboot = true;
+                else if (filter != "none") in_model = true;
                 if (filter == "none") in_none = true;
                 continue;
             }
@@ -125,7 +131,9 @@ firmware_files firmware_cmdline_files(const host& h, const std::string& dir) {
             const auto key = text::trim(line.substr(0, eq));
             const auto value = text::trim(line.substr(eq + 1));
             setting* s = key == "os_prefix" ? &prefix : key == "cmdline" ? &name : nullptr;
-            if (s) (in_tryboot ? s->tryboot : s->normal).push_back(value);
+            if (!s) continue;
+            (in_tryboot ? s->tryboot : s->normal).push_back(value);
+            if (!in_tryboot && !in_model) s->everywhere = true;
         }
     };
     read_config("config.txt", 0);
@@ -141,7 +149,12 @@ firmware_files firmware_cmdline_files(const host& h, const std::string& dir) {
                     to.push_back(file);
             }
     };
-    add(out.normal, prefix.normal, name.normal);
+    // A setting made only for some models leaves the firmware's default (no prefix, cmdline.txt) to the others.
+    auto with_default = [](std::vector<std::string> values, bool everywhere, const std::string& fallback) {
+        if (!values.empty() && !everywhere) values.push_back(fallback);
+        return values;
+    };
+    add(out.normal, with_default(prefix.normal, prefix.everywhere, ""), with_default(name.normal, name.everywhere, "cmdline.txt"));
     // A tryboot reads the normal boot's settings too, with its own sections' on top.
     add(out.tryboot, prefix.tryboot.empty() ? prefix.normal : prefix.tryboot, name.tryboot.empty() ? name.normal : name.tryboot);
     return out;
@@ -221,9 +234,12 @@ private:
                            "guess where the kernel's arguments are (nothing was changed)";
             return plan;
         }
-        if (!files.prefix.empty())
+        if (!files.prefix.empty() && edits.front().first.starts_with(dir + files.prefix))
             plan.notes.push_back("chose " + edits.front().first + ": " + dir + "config.txt sets os_prefix=" + files.prefix +
                                  ", so the firmware reads its command line there");
+        for (std::size_t i = 1; i < edits.size(); ++i)
+            plan.notes.push_back("also " + edits[i].first + ": " + dir + "config.txt has the firmware of some board "
+                                 "models read it");
         for (const auto& file : files.tryboot)
             if (auto content = h.read(file)) {
                 edits.emplace_back(file, *content);

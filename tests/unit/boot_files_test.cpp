@@ -80,6 +80,17 @@ TEST_CASE("config.txt's cmdline= and include are followed, and its none-filtered
     CHECK(node.read("boot/firmware/cmdline.txt") == untouched);
 }
 
+TEST_CASE("an os_prefix set for one board model leaves the others reading the top cmdline.txt: both are edited") {
+    pi_node node;
+    node.write("boot/firmware/config.txt", "[pi5]\nos_prefix=pi5/\n[all]\narm_64bit=1\n");
+    node.write("boot/firmware/pi5/cmdline.txt", ubuntu_line);
+    auto plan = node.apply();
+    REQUIRE(plan.blocker.empty());
+    CHECK(node.read("boot/firmware/pi5/cmdline.txt").ends_with(wanted));
+    CHECK(node.read("boot/firmware/cmdline.txt").ends_with(wanted));
+    CHECK(plan.edits.size() == 2);
+}
+
 TEST_CASE("an os_prefix whose cmdline.txt does not exist blocks the step naming both, and nothing is written") {
     pi_node node;
     node.write("boot/firmware/config.txt", "os_prefix=current/\n");
