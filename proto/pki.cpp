@@ -209,6 +209,46 @@ std::string spki_pin(X509& cert) {
     return "sha256:" + digest;
 }
 
+std::string k3s_ca_hash(std::string_view bundle_pem) {
+    const auto certs = certificates_from_pem(bundle_pem);
+    if (certs.size() > 1) {
+        // The bundle's later certificates: roots (no authority key id, or their own) and intermediates.
+        x509_store_ptr store(X509_STORE_new());
+        openssl_check(store != nullptr, "X509_STORE_new");
+        // The stack borrows the certificates: freeing it frees only the stack.
+        struct stack_free {
+            void operator()(STACK_OF(X509)* s) const { sk_X509_free(s); }
+        };
+        std::unique_ptr<STACK_OF(X509), stack_free> intermediates(sk_X509_new_null());
+        openssl_check(intermediates != nullptr, "sk_X509_new_null");
+        for (std::size_t i = 1; i < certs.size(); ++i) {
+            const ASN1_OCTET_STRING* akid = X509_get0_authority_key_id(certs[i].get());
+            const ASN1_OCTET_STRING* skid = X509_get0_subject_key_id(certs[i].get());
+            if (!akid || (skid && ASN1_OCTET_STRING_cmp(akid, skid) == 0))
+                openssl_check(X509_STORE_add_cert(store.get(), certs[i].get()) == 1, "X509_STORE_add_cert");
+            else
+                openssl_check(sk_X509_push(intermediates.get(), certs[i].get()) > 0, "sk_X509_push");
+        }
+        x509_store_ctx_ptr ctx(X509_STORE_CTX_new());
+        openssl_check(ctx != nullptr, "X509_STORE_CTX_new");
+        openssl_check(X509_STORE_CTX_init(ctx.get(), store.get(), certs[0].get(), intermediates.get()) == 1,
+                      "X509_STORE_CTX_init");
+        if (X509_verify_cert(ctx.get()) == 1) {
+            STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx.get());
+            X509* root = sk_X509_value(chain, sk_X509_num(chain) - 1);
+            unsigned char* der = nullptr;
+            const int len = i2d_X509(root, &der);
+            openssl_check(len > 0, "i2d_X509");
+            std::string digest = sha256_hex(std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len)));
+            OPENSSL_free(der);
+            return digest;
+        }
+        // No chain to a root in the bundle: k3s then hashes the bytes, as for a single certificate.
+        openssl_clear_errors();
+    }
+    return sha256_hex(bundle_pem);
+}
+
 std::string spki_pin(EVP_PKEY& key) {
     unsigned char* der = nullptr;
     int len = i2d_PUBKEY(&key, &der);

@@ -59,6 +59,11 @@ std::string verify_certificate(X509& cert, X509& ca, certificate_use use);
 std::string spki_pin(X509& cert);
 // The same pin for a key (a CSR's): equal to spki_pin of any certificate for that key.
 std::string spki_pin(EVP_PKEY& key);
+// The CA hash of a k3s secure token (K10<hash>::...) for the CA bundle k3s serves at /cacerts, as k3s computes it
+// (docs.k3s.io, "k3s token": Token Format): for a single certificate (k3s's own self-signed CA), the SHA-256 of the
+// bundle's bytes as they are; for a bundle of several (a custom CA: intermediate, then root), the SHA-256 of the
+// DER of the root that the bundle's first certificate chains to, among the bundle's other certificates.
+std::string k3s_ca_hash(std::string_view bundle_pem);
 // True when `pin` has the form sha256:<64 lowercase hex digits>.
 bool is_spki_pin(std::string_view pin);
 

@@ -159,8 +159,8 @@ private:
             throw join_error("the k3s server " + spec.api_server_endpoint + " from " + client.credentials().source +
                              " is a loopback address nodes cannot reach; set join.api_server_endpoint in config.json "
                              "to the server's HOST:6443 on the nodes' network");
-        // k3s's CA hash is the SHA-256 of the server CA's PEM exactly as k3s serves it at /cacerts.
-        return proto::sha256_hex(client.credentials().ca_pem);
+        // As k3s hashes the server CA bundle it serves at /cacerts: its bytes, or a custom CA's root in DER.
+        return proto::k3s_ca_hash(client.credentials().ca_pem);
     }
 
     std::string node_token() const {

@@ -1,5 +1,6 @@
 #include "proto/pki.hpp"
 
+#include "proto/crypto.hpp"
 #include "proto/subprocess.hpp"
 #include "support/support.hpp"
 
@@ -113,4 +114,32 @@ TEST_CASE("private keys round-trip through PEM") {
     auto back = private_key_from_pem(private_key_pem(*key));
     CHECK(EVP_PKEY_eq(back.get(), key.get()) == 1);
     CHECK_THROWS_AS(private_key_from_pem("not a key"), openssl_error);
+}
+
+TEST_CASE("k3s's CA hash: the bytes of a single self-signed CA, the root's DER for a custom CA bundle, as openssl computes") {
+    temp_dir dir;
+    auto sh = [&](const std::string& script) {
+        auto r = graft::proto::run_process({"sh", "-c", "cd \"$0\" && " + script, dir.path().string()}, std::chrono::seconds(60));
+        INFO(r.output);
+        REQUIRE(r.exit_code == 0);
+        return r.output;
+    };
+    // A custom CA as k3s documents it: a root, and an intermediate it signs that serves as the cluster's server CA.
+    sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout root.key -out root.pem -days 3650 "
+       "-subj /CN=root-ca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null && "
+       "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout inter.key -out inter.csr -subj /CN=server-ca "
+       "2>/dev/null && printf 'basicConstraints=critical,CA:TRUE\\nkeyUsage=critical,keyCertSign,cRLSign\\n"
+       "subjectKeyIdentifier=hash\\nauthorityKeyIdentifier=keyid\\n' >ext && openssl x509 -req -in inter.csr -CA root.pem "
+       "-CAkey root.key -CAcreateserial -days 365 -extfile ext -out inter.pem 2>/dev/null && cat inter.pem root.pem >bundle.pem");
+    const auto root_der_sha256 = sh("openssl x509 -in root.pem -outform der | sha256sum | cut -d' ' -f1");
+    const auto bundle = graft::test::read(dir / "bundle.pem");
+    CHECK(k3s_ca_hash(bundle) + "\n" == root_der_sha256);
+    // k3s's own CA: one self-signed certificate, hashed as the bytes of the file.
+    const auto single = graft::test::read(dir / "root.pem");
+    CHECK(k3s_ca_hash(single) + "\n" == sh("sha256sum root.pem | cut -d' ' -f1"));
+    CHECK(k3s_ca_hash(single + "\n") != k3s_ca_hash(single));  // the bytes, blank line included, as k3s hashes them
+    // A bundle whose first certificate chains to nothing in it falls back to the bytes, as k3s does.
+    const auto unrelated = graft::test::read(dir / "inter.pem") + sh("openssl req -x509 -newkey ec -pkeyopt "
+        "ec_paramgen_curve:P-256 -nodes -keyout other.key -days 1 -subj /CN=other 2>/dev/null");
+    CHECK(k3s_ca_hash(unrelated) == sha256_hex(unrelated));
 }
