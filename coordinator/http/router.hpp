@@ -33,7 +33,7 @@ struct coordinator_state {
     // What the coordinator knows of the Kubernetes API server; null when it has no kubeconfig.
     cluster_health* cluster = nullptr;
     // Whether the cluster has a Node of that name (from the Node watch); unset without a kubeconfig.
-    std::function<bool(const std::string& name)> name_in_cluster;
+    std::function<bool(const std::string& name)> name_in_cluster = {};
 };
 
 struct request_context {
@@ -41,7 +41,7 @@ struct request_context {
     std::optional<std::string> client_node;
     std::string remote_address;
     // That certificate's serial (hex): only the newest certificate of a node speaks for it.
-    std::string client_serial;
+    std::string client_serial = {};
 };
 
 response handle(const request& req, const request_context& ctx, coordinator_state& state);

@@ -26,7 +26,7 @@ struct node_readiness {
     std::string ready = "Unknown";  // the Ready condition's status: True, False or Unknown (also when absent)
     std::string reason;
     std::string message;
-    std::string machine_id;         // status.nodeInfo.machineID, "" when the Node does not say
+    std::string machine_id = {};    // status.nodeInfo.machineID, "" when the Node does not say
 };
 
 // Reads a Node object; throws proto::validation_error when it has no metadata.name or malformed conditions.
