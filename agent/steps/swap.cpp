@@ -180,21 +180,22 @@ private:
         auto fstab = h.read("/etc/fstab");
         if (!fstab) return;
         constexpr std::string_view off = "# graft: swap off for Kubernetes: ";
+        // What an fstab swap entry explains: its file, or (UUID=, LABEL=, /dev/disk/by-*) a device the kernel names
+        // otherwise in /proc/swaps.
+        auto explained = [&](const std::string& spec) {
+            found.files.insert(unescaped(spec));
+            found.fstab_devices |= spec.find('=') != std::string::npos || spec.starts_with("/dev/");
+        };
         auto lines = text::lines::split(*fstab);
         for (auto& l : lines.items) {
             // A line graft turned off earlier still explains its swap until the next boot.
             if (l.starts_with(off)) {
-                if (auto w = text::words(l.substr(off.size())); !w.empty()) {
-                    found.files.insert(unescaped(w[0]));
-                    found.fstab_devices |= w[0].find('=') != std::string::npos || w[0].starts_with("/dev/");
-                }
+                if (auto w = text::words(l.substr(off.size())); !w.empty()) explained(w[0]);
                 continue;
             }
             auto w = text::words(l);
             if (text::is_comment_or_blank(l) || w.size() < 3 || w[2] != "swap") continue;
-            found.files.insert(unescaped(w[0]));
-            // UUID=, LABEL=, /dev/disk/by-*: the kernel names the device otherwise in /proc/swaps.
-            found.fstab_devices |= w[0].find('=') != std::string::npos || w[0].starts_with("/dev/");
+            explained(w[0]);
             l = std::string(off) + l;
         }
         if (auto after = lines.join(); after != *fstab) {

@@ -199,12 +199,23 @@ TEST_CASE("unknown paths, nodes and methods get 404 and 405") {
     CHECK(f.call(http::verb::get, "/healthz", "").result() == http::status::ok);
 }
 
-TEST_CASE("an enrollment asked again after a lost answer gets the same certificate and spends no use of the token") {
-    fixture f;
+namespace {
+// A new token of the fixture's registry that allows one use.
+std::string one_use_token(fixture& f) {
     auto once = make_enrollment_token(proto::clock::now(), std::chrono::hours(1), 1);
     f.registry->add_token(once.stored);
-    auto body = f.enroll_body();
-    body["enrollment_token"] = once.text;
+    return once.text;
+}
+proto::json with_token(proto::json body, const std::string& token) {
+    body["enrollment_token"] = token;
+    return body;
+}
+}  // namespace
+
+TEST_CASE("an enrollment asked again after a lost answer gets the same certificate and spends no use of the token") {
+    fixture f;
+    const auto once = one_use_token(f);
+    const auto body = with_token(f.enroll_body(), once);
     auto first = f.call(http::verb::post, "/v1/enroll", body.dump());
     REQUIRE(first.result() == http::status::ok);
     // The answer is lost on the way; the agent retries with the same key, token and machine-id.
@@ -218,21 +229,16 @@ TEST_CASE("an enrollment asked again after a lost answer gets the same certifica
     CHECK(f.registry->list().size() == 1);
 
     // The one use is spent all the same: another machine, or this machine with another key, is refused.
-    auto other = f.enroll_body(std::string(32, 'b'));
-    other["enrollment_token"] = once.text;
+    const auto other = with_token(f.enroll_body(std::string(32, 'b')), once);
     CHECK(error_code(f.call(http::verb::post, "/v1/enroll", other.dump())) == "enrollment_token_used_up");
     f.node_key = proto::generate_p256_key();
-    auto new_key = f.enroll_body();
-    new_key["enrollment_token"] = once.text;
-    CHECK(error_code(f.call(http::verb::post, "/v1/enroll", new_key.dump())) == "enrollment_token_used_up");
+    CHECK(error_code(f.call(http::verb::post, "/v1/enroll", with_token(f.enroll_body(), once).dump())) ==
+          "enrollment_token_used_up");
 }
 
 TEST_CASE("once the node has reported, the same enrollment is no longer a repeat") {
     fixture f;
-    auto once = make_enrollment_token(proto::clock::now(), std::chrono::hours(1), 1);
-    f.registry->add_token(once.stored);
-    auto body = f.enroll_body();
-    body["enrollment_token"] = once.text;
+    const auto body = with_token(f.enroll_body(), one_use_token(f));
     REQUIRE(f.call(http::verb::post, "/v1/enroll", body.dump()).result() == http::status::ok);
     REQUIRE(f.registry->record_phase("node-1", "configuring", "", std::nullopt, proto::to_unix(proto::clock::now())));
     CHECK(error_code(f.call(http::verb::post, "/v1/enroll", body.dump())) == "enrollment_token_used_up");
