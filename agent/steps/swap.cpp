@@ -46,16 +46,19 @@ struct providers {
     }
 };
 
-std::string unit_file(const host& h, const std::string& unit) {
-    for (const char* dir : unit_dirs)
-        if (h.exists(std::string(dir) + "/" + unit)) return std::string(dir) + "/" + unit;
-    return {};
-}
-
-std::string generator(const host& h, const std::string& name) {
-    for (const char* dir : generator_dirs)
+// DIR/NAME for the first of `dirs` that has NAME, or "".
+template <std::size_t N>
+std::string first_in(const host& h, const char* const (&dirs)[N], const std::string& name) {
+    for (const char* dir : dirs)
         if (h.exists(std::string(dir) + "/" + name)) return std::string(dir) + "/" + name;
     return {};
+}
+std::string unit_file(const host& h, const std::string& unit) { return first_in(h, unit_dirs, unit); }
+std::string generator(const host& h, const std::string& name) { return first_in(h, generator_dirs, name); }
+
+// Whether `path` is masked: a symlink to /dev/null.
+bool masked(const host& h, const std::string& path) {
+    return std::filesystem::is_symlink(h.path(path)) && std::filesystem::read_symlink(h.path(path)) == "/dev/null";
 }
 
 // KEY=value from a shell-style settings file (dphys-swapfile, dietpi.txt), or "".
@@ -284,31 +287,27 @@ private:
 
     static void mask_generator(const host& h, step_plan& plan, const std::string& name) {
         const std::string link = "/etc/systemd/system-generators/" + name;
-        const bool masked = std::filesystem::is_symlink(h.path(link)) && std::filesystem::read_symlink(h.path(link)) == "/dev/null";
-        if (!masked) plan.edits.push_back(file_edit::link(link, "/dev/null"));
+        if (!masked(h, link)) plan.edits.push_back(file_edit::link(link, "/dev/null"));
     }
 
     // Stop, disable (its wants-links go) and mask (a symlink to /dev/null in /etc) a swap unit. A unit whose own file
     // lives in /etc (Jetson's nvzramconfig) cannot be masked without deleting it, so it is stopped and disabled only.
     static void disable_unit(const host& h, step_plan& plan, const std::string& unit) {
-        std::string found;
-        for (const char* dir : unit_dirs)
-            if (found.empty() && h.exists(std::string(dir) + "/" + unit)) found = dir;
+        const std::string found = unit_file(h, unit);
         if (found.empty()) return;
         const std::string etc_path = "/etc/systemd/system/" + unit;
-        const bool masked = std::filesystem::is_symlink(h.path(etc_path)) &&
-                            std::filesystem::read_symlink(h.path(etc_path)) == "/dev/null";
+        const bool was_masked = masked(h, etc_path);
         bool changed = false;
         for (const auto& d : h.list("/etc/systemd/system"))
             if (d.ends_with(".wants") && h.exists("/etc/systemd/system/" + d + "/" + unit)) {
                 plan.edits.push_back(file_edit::removal("/etc/systemd/system/" + d + "/" + unit));
                 changed = true;
             }
-        if (found != "/etc/systemd/system") {
+        if (found != etc_path) {
             plan.edits.push_back(file_edit::link(etc_path, "/dev/null"));
             changed = true;
         }
-        if (changed && !masked) plan.actions.push_back(live_action::stop_unit(unit));
+        if (changed && !was_masked) plan.actions.push_back(live_action::stop_unit(unit));
     }
 };
 
