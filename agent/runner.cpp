@@ -8,6 +8,8 @@
 #include "agent/steps/kubelet_flags.hpp"
 #include "agent/state.hpp"
 #include "agent/system/facts.hpp"
+#include "proto/crypto.hpp"
+#include "proto/files.hpp"
 #include "proto/https_client.hpp"
 #include "proto/log.hpp"
 #include "proto/message_ids.hpp"
@@ -51,6 +53,33 @@ std::string error_message(const proto::http_result& r) {
     }
 }
 
+std::string error_code(const proto::http_result& r) {
+    try {
+        return proto::error_body::from_json(proto::parse_json(r.body)).code;
+    } catch (const std::exception&) {
+        return {};
+    }
+}
+
+// The wait a Retry-After header of whole seconds asks for, or `fallback`.
+std::chrono::milliseconds retry_after(const proto::http_result& r, std::chrono::milliseconds fallback) {
+    const std::string& s = r.retry_after;
+    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) return fallback;
+    return std::chrono::milliseconds(std::stoll(s.substr(0, 6)) * 1000);
+}
+
+// Writes a new random machine-id under `root`, as systemd does on a first boot with an empty /etc/machine-id, and
+// into D-Bus's copy when it is a file of its own rather than a link. Returns it.
+std::string make_fresh_machine_id(const std::string& root) {
+    const std::string id = proto::random_hex(16);
+    proto::write_file_atomic(root + "/etc/machine-id", id + "\n", 0444);
+    const std::filesystem::path dbus = root + "/var/lib/dbus/machine-id";
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(std::filesystem::symlink_status(dbus, ec)))
+        proto::write_file_atomic(dbus.string(), id + "\n", 0444);
+    return id;
+}
+
 class agent_run {
 public:
     agent_run(const run_options& options, boot_config config)
@@ -64,11 +93,15 @@ public:
             throw refused("this node enrolled with " + state_.coordinator + " but graft.json now names " +
                           config_.coordinator + "; move " + store_.dir() + " aside to enroll it afresh");
 
+        if (store_.has("board.json")) leave_if_cloned();
+
         if (state_.phase == proto::phase::booted || state_.node_name.empty() || !store_.has("node.crt")) {
             co_await enroll();
         } else {
             proto::log_info("resuming as " + state_.node_name + " (" + std::string(proto::to_string(state_.phase)) + ")",
                             {{"GRAFT_NODE", state_.node_name}, {"GRAFT_PHASE", std::string(proto::to_string(state_.phase))}});
+            // An agent from before boards were recorded notes the one it runs on now.
+            if (!store_.has("board.json")) store_.write("board.json", gather_facts(options_.root).to_json().dump(), 0600);
         }
         use_node_identity();
 
@@ -114,8 +147,7 @@ private:
             auto wait = retry_.next();
             if (result) {
                 problem = "HTTP " + std::to_string(result->status) + ": " + error_message(*result);
-                if (auto s = result->retry_after; !s.empty() && s.find_first_not_of("0123456789") == std::string::npos)
-                    wait = std::max(wait, std::chrono::milliseconds(std::stoll(s.substr(0, 6)) * 1000));
+                wait = std::max(wait, retry_after(*result, wait));
             }
             // The first failure in a row is a warning; the rest would only repeat it.
             auto level = reported ? proto::log_level::debug : proto::log_level::warning;
@@ -134,22 +166,51 @@ private:
         proto::notify("STATUS=" + phase + (state_.node_name.empty() ? "" : " as " + state_.node_name));
     }
 
+    // Enrolls, waiting as long as it takes for an operator's approval or decision on a conflict; a card the
+    // coordinator finds cloned makes itself a fresh machine-id first.
     net::awaitable<void> enroll() {
         // The key is made once and kept, so an agent restarted mid-enrollment asks with the same key.
         if (!store_.has("node.key")) store_.write("node.key", proto::private_key_pem(*proto::generate_p256_key()), 0600);
         auto key = proto::private_key_from_pem(store_.read("node.key"));
-        auto facts = gather_facts(options_.root);
-
-        proto::enroll_request req;
-        req.protocol_version = proto::protocol_version;
-        req.enrollment_token = config_.enrollment_token;
-        req.csr_pem = proto::make_csr_pem(*key, facts.hostname);
-        req.facts = facts;
+        auto pinned = proto::client_tls::pinned(config_.ca_pin);
         proto::notify("STATUS=Enrolling with " + config_.coordinator);
         proto::log_info("enrolling with " + config_.coordinator, {{"GRAFT_PHASE", "booted"}});
 
-        auto pinned = proto::client_tls::pinned(config_.ca_pin);
-        auto res = co_await request(pinned->context(), verb::post, "/v1/enroll", req.to_json().dump(), "enrollment");
+        proto::hardware_facts facts;
+        proto::http_result res;
+        for (std::string waiting_for;;) {
+            facts = gather_facts(options_.root);
+            facts.cloned_from = cloned_from_;
+            proto::enroll_request req;
+            req.protocol_version = proto::protocol_version;
+            req.enrollment_token = config_.enrollment_token;
+            req.csr_pem = proto::make_csr_pem(*key, facts.hostname);
+            req.facts = facts;
+            res = co_await request(pinned->context(), verb::post, "/v1/enroll", req.to_json().dump(), "enrollment");
+            const std::string code = res.status == 202 ? "pending_approval" : error_code(res);
+            if (res.status == 409 && code == "machine_id_cloned" && !cloned_from_) {
+                cloned_from_ = facts.machine_id;
+                const std::string fresh = make_fresh_machine_id(options_.root);
+                proto::log_warning("the coordinator says this card is a clone of another board's (" + error_message(res) +
+                                       "); made a fresh machine-id " + fresh + " and enrolling as a new node",
+                                   {{"GRAFT_MACHINE_ID", fresh}}, proto::message_id::cloned_card);
+                continue;
+            }
+            if (res.status != 202 && !(res.status == 409 && code == "identity_conflict")) break;
+            // Waiting for an operator: said once, then asked again quietly.
+            if (code != waiting_for) {
+                const std::string why = res.status == 202 ? "this node waits for an operator's approval"
+                                                          : "the coordinator refused this machine's key: " + error_message(res);
+                proto::log_warning(why + "; asking again until it is settled", {{"GRAFT_PHASE", "booted"}},
+                                   res.status == 202 ? proto::message_id::approval_needed : proto::message_id::identity_conflict);
+                proto::notify("STATUS=" + why.substr(0, 200));
+                waiting_for = code;
+            }
+            // As the coordinator asks, but never longer than --retry-max-ms.
+            const auto wait = std::min(retry_after(res, std::chrono::seconds(30)), options_.backoff_cap);
+            net::steady_timer timer(co_await net::this_coro::executor, wait);
+            co_await timer.async_wait(net::use_awaitable);
+        }
         if (res.status != 200) throw refused("the coordinator refused enrollment: " + error_message(res));
 
         proto::enroll_response body;
@@ -169,12 +230,39 @@ private:
 
         store_.write("ca.crt", body.ca_certificate_pem, 0644);
         store_.write("node.crt", body.certificate_pem, 0644);
+        // The board this identity belongs to: a card that later boots on another one knows it is a clone.
+        store_.write("board.json", facts.to_json().dump(), 0600);
         state_.node_name = body.node_name;
         state_.coordinator = config_.coordinator;
         state_.flavour = body.profile.flavour;
         enter(proto::phase::enrolled);
         proto::log_info("enrolled as " + body.node_name, {{"GRAFT_NODE", body.node_name}, {"GRAFT_PHASE", "enrolled"}},
                         proto::message_id::node_enrolled);
+    }
+
+    // A card whose identity was made on another board (copied with dd after its first boot) leaves that identity to
+    // the original: it makes a fresh machine-id, moves the node's key, certificate and state aside, and enrolls anew.
+    void leave_if_cloned() {
+        proto::hardware_facts recorded;
+        try {
+            recorded = proto::hardware_facts::from_json(proto::parse_json(store_.read("board.json")));
+        } catch (const proto::validation_error& e) {
+            throw refused(store_.path("board.json") + " is damaged (" + e.what() + "); remove it to record this board afresh");
+        }
+        const proto::hardware_facts here = gather_facts(options_.root);
+        if (proto::same_board(recorded, here)) return;
+        const std::string original = state_.node_name.empty() ? "another node" : state_.node_name;
+        const std::string aside = store_.path("cloned-from-" + (state_.node_name.empty() ? recorded.machine_id : state_.node_name));
+        std::filesystem::create_directories(aside);
+        for (const char* file : {"node.key", "node.crt", "ca.crt", "state.json", "board.json"})
+            if (store_.has(file)) std::filesystem::rename(store_.path(file), aside + "/" + file);
+        cloned_from_ = recorded.machine_id;
+        const std::string fresh = here.machine_id == recorded.machine_id ? make_fresh_machine_id(options_.root) : here.machine_id;
+        proto::log_warning("this card was cloned from " + original + "'s, made on another board (serial '" + recorded.serial +
+                               "', this one '" + here.serial + "'); its identity is moved to " + aside +
+                               ", and with the fresh machine-id " + fresh + " this board enrolls as a new node",
+                           {{"GRAFT_NODE", original}, {"GRAFT_MACHINE_ID", fresh}}, proto::message_id::cloned_card);
+        state_ = agent_state{};
     }
 
     void use_node_identity() {
@@ -351,6 +439,8 @@ private:
     backoff retry_;
     std::unique_ptr<proto::client_tls> node_tls_;
     std::string node_ip_;  // as host preparation chose it
+    // The machine-id this card had before it found it was a clone and made itself a fresh one.
+    std::optional<std::string> cloned_from_;
 };
 
 }  // namespace

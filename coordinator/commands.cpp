@@ -26,8 +26,11 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <filesystem>
+#include <set>
 #include <iostream>
 #include <optional>
 #include <thread>
@@ -44,8 +47,7 @@ Enrolls graft nodes, issues their certificates and join credentials, and tracks 
 
 Commands:
   init --dir DIR --advertise HOST:PORT [options]
-      Create a coordinator in DIR: its CA, server certificate, config.json and node registry. Prints the
-      graft.json a node image needs on its boot partition (it holds a secret: keep it off shared storage).
+      Create a coordinator in DIR: its CA, server certificate, config.json and node registry.
         --listen HOST:PORT        address to bind (default: the advertise address)
         --join-backend NAME       how nodes get their join credential:
                                     kubeadm      a bootstrap token per node through the API (default)
@@ -65,10 +67,28 @@ Commands:
         --kube-ca FILE            for static: the cluster CA (default /etc/kubernetes/pki/ca.crt)
         --k3s-node-token-file F   for k3s: give nodes the server's node-token instead of their own token
         --node-name-prefix P      nodes are named P-1, P-2, ... (default: node)
-        --token-ttl DURATION      lifetime of the first enrollment token (default: 24h)
-        --token-uses N            how many nodes may enroll with it (default: no limit)
-  boot-config --config FILE [--token-ttl DURATION] [--token-uses N]
-      Create a fresh enrollment token and print a graft.json for the boot partition.
+      init makes no enrollment token: boot-config makes one when you are ready to flash.
+  boot-config --config FILE [options]
+      Create a fresh enrollment token and print a graft.json for the boot partition (it holds the token's
+      secret: write it to a file, not a shared terminal log).
+        --token-ttl DURATION      how long the token lasts (default: 24h)
+        --token-uses N            how many machines may enroll with it (default: no limit)
+        --approval auto|required  required: each new machine waits in pending_approval until
+                                  `nodes approve` (default: auto)
+        --allow LIST              only these machines may use it: comma-separated serial:SERIAL,
+                                  mac:MAC and machine-id:ID entries (default: any machine)
+  tokens list --config FILE [--json]
+      Show the enrollment tokens: id, created, expiry, uses, policy, revoked. Never their secrets.
+  tokens revoke ID --config FILE
+      Revoke a token at once; machines that already enrolled with it are not affected.
+  nodes approve|deny NAME --config FILE
+      Let a node waiting in pending_approval in, or refuse it for good.
+  nodes replace NAME --config FILE
+      Accept a new key for NAME's machine-id (a re-flashed card): the key of the enrollment last refused
+      as a conflict, or, when there was none, the key of NAME's next enrollment. Its old certificate stops
+      working when the new key enrolls.
+  nodes delete NAME --config FILE
+      Forget NAME: its certificate is refused from the next request on; its machine enrolls as a new node.
   serve --config FILE [--handler-threads N] [--watch-timeout SECONDS] [--kube-retry-max-ms N]
       Run the coordinator's HTTPS API until SIGTERM or SIGINT. With a kubeconfig, it also watches the
       cluster's Nodes and marks graft nodes ready (revoking their join credential) or deleted. The watch
@@ -95,16 +115,58 @@ std::optional<std::int64_t> uses_flag(const proto::cli_args& args) {
     return args.number("token-uses", 0, 1, 1'000'000);
 }
 
+// The enrollment policy of a new token from boot-config's flags.
+struct token_policy {
+    std::chrono::seconds ttl{std::chrono::hours(24)};
+    std::optional<std::int64_t> uses;
+    approval_mode approval = approval_mode::automatic;
+    std::vector<std::string> allow;
+};
+
+token_policy token_policy_flags(const proto::cli_args& args) {
+    token_policy p;
+    p.ttl = duration_flag(args, "token-ttl", p.ttl);
+    p.uses = uses_flag(args);
+    const std::string approval = args.value("approval").value_or("auto");
+    if (approval == "required") p.approval = approval_mode::required;
+    else if (approval != "auto") throw proto::usage_error("--approval must be auto or required, got '" + approval + "'");
+    if (auto list = args.value("allow")) {
+        std::string_view rest = *list;
+        while (!rest.empty()) {
+            const auto comma = rest.find(',');
+            std::string entry(rest.substr(0, comma));
+            rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
+            const auto colon = entry.find(':');
+            const std::string kind = entry.substr(0, colon == std::string::npos ? 0 : colon);
+            std::string value = colon == std::string::npos ? "" : entry.substr(colon + 1);
+            if ((kind != "serial" && kind != "mac" && kind != "machine-id") || value.empty())
+                throw proto::usage_error("--allow takes serial:SERIAL, mac:MAC and machine-id:ID entries separated by "
+                                         "commas; '" + entry + "' is none of them");
+            // Agents report MACs and machine-ids in lowercase.
+            if (kind != "serial") std::transform(value.begin(), value.end(), value.begin(), [](unsigned char c) { return std::tolower(c); });
+            p.allow.push_back(kind + ":" + value);
+        }
+        if (p.allow.empty()) throw proto::usage_error("--allow is empty");
+    }
+    return p;
+}
+
 // Creates, stores and prints a new enrollment token inside the graft.json a node reads from its boot partition.
 void print_boot_config(const coordinator_config& config, const certificate_authority& ca, node_registry& registry,
-                       std::chrono::seconds ttl, std::optional<std::int64_t> uses) {
+                       const token_policy& policy) {
     auto now = proto::clock::now();
-    auto token = make_enrollment_token(now, ttl, uses);
+    auto token = make_enrollment_token(now, policy.ttl, policy.uses);
+    token.stored.approval = policy.approval;
+    token.stored.allow = policy.allow;
     registry.add_token(token.stored);
     proto::json boot{{"coordinator", config.advertise_url()}, {"ca_pin", ca.pin()}, {"enrollment_token", token.text}};
     std::cout << boot.dump(2) << "\n";
-    std::cerr << "graft-coordinator: the enrollment token expires at " << proto::to_rfc3339(now + ttl)
-              << (uses ? ", after " + std::to_string(*uses) + " enrollment(s)" : std::string()) << "\n";
+    std::cerr << "graft-coordinator: enrollment token " << token.stored.id << " expires at "
+              << proto::to_rfc3339(now + policy.ttl)
+              << (policy.uses ? ", after " + std::to_string(*policy.uses) + " enrollment(s)" : std::string())
+              << (policy.approval == approval_mode::required ? "; each new machine waits for `nodes approve`" : "")
+              << (policy.allow.empty() ? "" : "; only " + std::to_string(policy.allow.size()) + " listed machine(s)")
+              << "\n";
 }
 
 // HOST:PORT from a flag; a malformed one is a usage error naming the flag.
@@ -119,7 +181,7 @@ std::pair<std::string, std::string> host_port_flag(const std::string& value, con
 int init(const std::vector<std::string>& argv) {
     proto::cli_args args(argv,
                          {"dir", "advertise", "listen", "join-backend", "join-command", "kube-endpoint", "kube-token-file",
-                          "kube-ca", "node-name-prefix", "token-ttl", "token-uses", "kubeconfig", "join-token-ttl",
+                          "kube-ca", "node-name-prefix", "kubeconfig", "join-token-ttl",
                           "k3s-node-token-file"},
                          {});
     coordinator_config config;
@@ -131,9 +193,6 @@ int init(const std::vector<std::string>& argv) {
     config.node_name_prefix = args.value("node-name-prefix").value_or("node");
     if (!proto::is_node_name(config.node_name_prefix + "-1") || config.node_name_prefix.size() > 40)
         throw proto::usage_error("--node-name-prefix must be lowercase letters, digits and '-' (at most 40)");
-    const auto ttl = duration_flag(args, "token-ttl", std::chrono::hours(24));
-    const auto uses = uses_flag(args);
-
     config.join.backend = args.value("join-backend").value_or("kubeadm");
     if (config.join.backend == "command") config.join.backend = "kubeadm-cli";
     const std::string& backend = config.join.backend;
@@ -191,19 +250,138 @@ int init(const std::vector<std::string>& argv) {
     auto registry = open_sqlite_registry(config.database_path());
     // Written last and 0600 (a static join token lives in it): its presence marks a finished init.
     proto::write_file_atomic(config_path, config.to_json_text(), 0600);
-    std::cerr << "graft-coordinator: initialised " << config.state_dir << " (CA " << ca.pin() << ")\n";
-    print_boot_config(config, ca, *registry, ttl, uses);
+    std::cerr << "graft-coordinator: initialised " << config.state_dir << " (CA " << ca.pin() << ")\n"
+              << "next: start it (systemctl start graft-coordinator, or graft-coordinator serve --config " << config_path
+              << "), then make a graft.json for your cards:\n  graft-coordinator boot-config --config " << config_path
+              << " --token-uses N > graft.json\n";
     return 0;
 }
 
 int boot_config(const std::vector<std::string>& argv) {
-    proto::cli_args args(argv, {"config", "token-ttl", "token-uses"}, {});
+    proto::cli_args args(argv, {"config", "token-ttl", "token-uses", "approval", "allow"}, {});
     auto config = coordinator_config::load(args.required("config"));
-    const auto ttl = duration_flag(args, "token-ttl", std::chrono::hours(24));
-    const auto uses = uses_flag(args);
+    const auto policy = token_policy_flags(args);
     auto ca = certificate_authority::load(config.state_dir);
     auto registry = open_sqlite_registry(config.database_path());
-    print_boot_config(config, ca, *registry, ttl, uses);
+    print_boot_config(config, ca, *registry, policy);
+    return 0;
+}
+
+// `ACTION NAME [flags]`: the action and its one operand, then the flags.
+struct operand_command {
+    std::string action, operand;
+    std::vector<std::string> flags;
+};
+
+operand_command split_operand(const std::vector<std::string>& argv, const std::string& command,
+                              const std::set<std::string>& actions, const std::string& operand) {
+    std::string list;
+    for (const auto& a : actions) list += (list.empty() ? "" : "|") + a;
+    if (argv.empty() || !actions.contains(argv[0]))
+        throw proto::usage_error(command + " needs an action: " + command + " " + list +
+                                 (operand.empty() ? "" : " " + operand) + " --config FILE");
+    operand_command c{argv[0], {}, {argv.begin() + 1, argv.end()}};
+    if (!operand.empty()) {
+        if (c.flags.empty() || c.flags[0].starts_with("--"))
+            throw proto::usage_error(command + " " + c.action + " needs " + operand + ": " + command + " " + c.action + " " +
+                                     operand + " --config FILE");
+        c.operand = c.flags[0];
+        c.flags.erase(c.flags.begin());
+    }
+    return c;
+}
+
+// A token's row of `tokens list`: everything but the id, which comes first.
+std::vector<std::string> describe_token(const stored_token& t, std::int64_t now) {
+    const std::string state = t.revoked_at ? "revoked" : t.expires_at <= now ? "expired"
+                            : (t.uses_left && *t.uses_left <= 0)             ? "used up"
+                                                                             : "valid";
+    std::string allow;
+    for (const auto& a : t.allow) allow += (allow.empty() ? "" : ",") + a;
+    return {t.id,
+            state,
+            proto::to_rfc3339(proto::from_unix(t.created_at)),
+            proto::to_rfc3339(proto::from_unix(t.expires_at)),
+            std::to_string(t.used),
+            t.uses_left ? std::to_string(*t.uses_left) : "unlimited",
+            t.approval == approval_mode::required ? "required" : "auto",
+            allow.empty() ? "any" : allow};
+}
+
+int tokens(const std::vector<std::string>& argv) {
+    auto c = split_operand(argv, "tokens", {"list", "revoke"}, argv.size() > 0 && argv[0] == "revoke" ? "ID" : "");
+    proto::cli_args args(c.flags, {"config"}, c.action == "list" ? std::set<std::string>{"json"} : std::set<std::string>{});
+    auto config = coordinator_config::load(args.required("config"));
+    auto registry = open_sqlite_registry(config.database_path());
+    const auto now = proto::to_unix(proto::clock::now());
+    if (c.action == "revoke") {
+        if (!registry->revoke_token(c.operand, now))
+            throw std::runtime_error("no enrollment token with id '" + proto::escape_for_display(c.operand) + "' in " +
+                                     config.database_path() + " (`graft-coordinator tokens list` shows them)");
+        std::cout << "revoked enrollment token " << c.operand << "\n";
+        return 0;
+    }
+    const auto all = registry->tokens();
+    if (args.has("json")) {
+        proto::json out = proto::json::array();
+        for (const auto& t : all) {
+            proto::json j{{"id", t.id},
+                          {"created_at", proto::to_rfc3339(proto::from_unix(t.created_at))},
+                          {"expires_at", proto::to_rfc3339(proto::from_unix(t.expires_at))},
+                          {"used", t.used},
+                          {"approval", t.approval == approval_mode::required ? "required" : "auto"},
+                          {"allow", t.allow}};
+            j["uses_left"] = t.uses_left ? proto::json(*t.uses_left) : proto::json(nullptr);
+            j["revoked_at"] = t.revoked_at ? proto::json(proto::to_rfc3339(proto::from_unix(*t.revoked_at))) : proto::json(nullptr);
+            out.push_back(j);
+        }
+        std::cout << out.dump(2) << "\n";
+        return 0;
+    }
+    std::vector<std::vector<std::string>> rows{{"ID", "STATE", "CREATED", "EXPIRES", "USED", "USES-LEFT", "APPROVAL", "ALLOW"}};
+    for (const auto& t : all) rows.push_back(describe_token(t, now));
+    std::cout << format_table(rows);
+    if (all.empty()) std::cout << "(no enrollment tokens: `graft-coordinator boot-config` makes one)\n";
+    return 0;
+}
+
+int nodes(const std::vector<std::string>& argv) {
+    auto c = split_operand(argv, "nodes", {"approve", "deny", "replace", "delete"}, "NAME");
+    proto::cli_args args(c.flags, {"config"}, {});
+    auto config = coordinator_config::load(args.required("config"));
+    if (!proto::is_node_name(c.operand))
+        throw proto::usage_error("'" + proto::escape_for_display(c.operand) + "' is not a node name");
+    auto registry = open_sqlite_registry(config.database_path());
+    auto node = registry->find(c.operand);
+    if (!node)
+        throw std::runtime_error("no node named " + c.operand + " in " + config.database_path() +
+                                 " (`graft-coordinator status` lists them)");
+    const auto now = proto::to_unix(proto::clock::now());
+    if (c.action == "approve" || c.action == "deny") {
+        const bool done = c.action == "approve" ? registry->approve(c.operand, now) : registry->deny(c.operand, now);
+        if (!done)
+            throw std::runtime_error(c.operand + " is " + node->phase + ", not pending_approval: there is nothing to " +
+                                     c.action);
+        std::cout << c.operand << (c.action == "approve" ? " approved: its agent gets its certificate on its next try"
+                                                         : " denied: its enrollment is refused from now on") << "\n";
+        proto::log_info("an operator " + std::string(c.action == "approve" ? "approved" : "denied") + " node " + c.operand,
+                        {{"GRAFT_NODE", c.operand}});
+    } else if (c.action == "replace") {
+        registry->allow_replacement(c.operand);
+        std::cout << c.operand << ": "
+                  << (node->conflict_key_pin.empty() ? "the next machine to enroll with its machine-id may bring a new key"
+                                                     : "the machine refused as a conflict may enroll with its new key")
+                  << "; the old certificate stops working when it does\n";
+        proto::log_info("an operator allowed node " + c.operand + " a new key", {{"GRAFT_NODE", c.operand}});
+    } else {
+        registry->remove(c.operand);
+        std::cout << "deleted " << c.operand << ": its certificates are refused from the next request on"
+                  << (node->phase == "ready" || node->phase == "joined"
+                          ? "; the Node stays in the cluster until you `kubectl delete node " + c.operand + "`"
+                          : "")
+                  << "\n";
+        proto::log_info("an operator deleted node " + c.operand, {{"GRAFT_NODE", c.operand}});
+    }
     return 0;
 }
 
@@ -264,12 +442,26 @@ int serve(const std::vector<std::string>& argv) {
                         threads);
     server.start();
 
+    // Expired and revoked enrollment tokens are kept an hour (an agent whose answer was lost may still ask again with
+    // one), then purged, at start and hourly.
+    net::steady_timer purge_timer(io);
+    std::function<void()> purge_tokens = [&] {
+        if (auto n = registry->purge_tokens(proto::to_unix(proto::clock::now()) - 3600))
+            proto::log_info("purged " + std::to_string(n) + " expired or revoked enrollment token(s)");
+        purge_timer.expires_after(std::chrono::hours(1));
+        purge_timer.async_wait([&](const boost::system::error_code& ec) {
+            if (!ec) purge_tokens();
+        });
+    };
+    purge_tokens();
+
     net::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
         proto::notify("STOPPING=1\nSTATUS=Stopping");
         proto::log_info("stopping");
         server.stop();
+        purge_timer.cancel();
         io.stop();
     });
 
@@ -316,6 +508,8 @@ int run_command_line(const std::vector<std::string>& args) {
         if (command == "boot-config") return boot_config(rest);
         if (command == "serve") return serve(rest);
         if (command == "status") return status(rest);
+        if (command == "tokens") return tokens(rest);
+        if (command == "nodes") return nodes(rest);
         throw proto::usage_error("unknown command '" + command + "'");
     });
 }

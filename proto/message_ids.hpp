@@ -18,6 +18,11 @@ inline constexpr const char* join_credential_revoked = "33d3c1c6539f47d49712f007
 inline constexpr const char* kube_api_problem = "985e33f2b9214ad0835021c20a4873bb";
 inline constexpr const char* version_skew = "f442df8f4a87412e9bdb979dd9f1a504";
 
+inline constexpr const char* identity_conflict = "c2e0ff8c1fc640799776f1e43027eff3";
+inline constexpr const char* cloned_card = "b89f319049274c868d12531aed693197";
+inline constexpr const char* approval_needed = "3a71ca64049641ca95e629617c0c4182";
+inline constexpr const char* certificate_renewed = "5b5d2ed4b411486584348b7b9f69c944";
+
 inline constexpr const char* step_changed = "370ac3c58b634aa28ece5c21a36edc60";
 inline constexpr const char* step_blocked = "be4e93f936ca49fc915d2b0de56b4ff6";
 
@@ -25,6 +30,7 @@ inline constexpr const char* step_blocked = "be4e93f936ca49fc915d2b0de56b4ff6";
 inline constexpr const char* all[] = {coordinator_started, node_enrolled,  enrollment_refused,     join_issued,
                                       join_backend_failed, phase_changed,  join_failed,            coordinator_unreachable,
                                       step_changed,        step_blocked,   node_ready,             join_credential_revoked,
-                                      kube_api_problem,    version_skew};
+                                      kube_api_problem,    version_skew,   identity_conflict,      cloned_card,
+                                      approval_needed,     certificate_renewed};
 
 }  // namespace graft::proto::message_id

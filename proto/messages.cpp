@@ -3,6 +3,7 @@
 #include "proto/pki.hpp"
 #include "proto/time.hpp"
 
+#include <algorithm>
 #include <array>
 #include <regex>
 
@@ -10,7 +11,8 @@ namespace graft::proto {
 namespace {
 
 constexpr std::array phase_names{"flashed",    "booted",  "enrolled", "configuring", "rebooting", "configured",
-                                 "joining",    "joined",  "ready",    "failed",      "pending_approval", "deleted"};
+                                 "joining",    "joined",  "ready",    "failed",      "pending_approval", "deleted",
+                                 "denied"};
 
 constexpr std::size_t max_text = 256;
 constexpr std::size_t max_list = 64;
@@ -88,6 +90,7 @@ json hardware_facts::to_json() const {
     if (cgroup_version) j["cgroup_version"] = *cgroup_version;
     if (kubelet_version) j["kubelet_version"] = *kubelet_version;
     if (kubeadm_version) j["kubeadm_version"] = *kubeadm_version;
+    if (cloned_from) j["cloned_from"] = *cloned_from;
     return j;
 }
 
@@ -110,8 +113,19 @@ hardware_facts hardware_facts::from_json(const json& j, const std::string& path)
         throw validation_error(r.path_of("cgroup_version"), "expected 1 or 2");
     f.kubelet_version = bounded_optional(r, "kubelet_version");
     f.kubeadm_version = bounded_optional(r, "kubeadm_version");
+    f.cloned_from = r.optional_string("cloned_from");
+    if (f.cloned_from && (f.cloned_from->size() != 32 || !all_of(*f.cloned_from, is_lower_hex)))
+        throw validation_error(r.path_of("cloned_from"), "expected 32 lowercase hex digits, as in /etc/machine-id");
     r.finish();
     return f;
+}
+
+bool same_board(const hardware_facts& a, const hardware_facts& b) {
+    if (!a.serial.empty() && !b.serial.empty()) return a.serial == b.serial;
+    if (a.macs.empty() || b.macs.empty()) return true;
+    for (const auto& mac : a.macs)
+        if (std::find(b.macs.begin(), b.macs.end(), mac) != b.macs.end()) return true;
+    return false;
 }
 
 // --- enroll_request
@@ -135,6 +149,28 @@ enroll_request enroll_request::from_json(const json& j) {
     req.facts = hardware_facts::from_json(j.at("facts"), "facts");
     r.finish();
     return req;
+}
+
+// --- renew_request, renew_response
+
+json renew_request::to_json() const { return {{"csr", csr_pem}}; }
+
+renew_request renew_request::from_json(const json& j) {
+    object_reader r(j, "");
+    renew_request req;
+    req.csr_pem = pem_field(r, "csr", "CERTIFICATE REQUEST");
+    r.finish();
+    return req;
+}
+
+json renew_response::to_json() const { return {{"certificate", certificate_pem}}; }
+
+renew_response renew_response::from_json(const json& j) {
+    object_reader r(j, "");
+    renew_response res;
+    res.certificate_pem = pem_field(r, "certificate", "CERTIFICATE");
+    r.finish();
+    return res;
 }
 
 // --- node_profile
@@ -281,7 +317,7 @@ json node_status::to_json() const {
             {"address", address}, {"model", model}, {"arch", arch},
             {"enrolled_at", enrolled_at}, {"updated_at", updated_at},
             {"join_command", join_command}, {"join_issued_at", join_issued_at},
-            {"readiness_tracked", readiness_tracked}};
+            {"readiness_tracked", readiness_tracked}, {"conflict", conflict}};
 }
 
 node_status node_status::from_json(const json& j) {
@@ -298,6 +334,7 @@ node_status node_status::from_json(const json& j) {
     s.join_command = r.required_string("join_command");
     s.join_issued_at = r.required_string("join_issued_at");
     s.readiness_tracked = r.required_bool("readiness_tracked");
+    s.conflict = r.optional_string("conflict").value_or("");
     r.finish();
     return s;
 }

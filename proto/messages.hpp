@@ -12,10 +12,10 @@
 
 namespace graft::proto {
 
-// Where a node is in its life, in order; failed, pending_approval and deleted (its Node object was deleted from the
-// cluster) stand outside the order.
+// Where a node is in its life, in order; failed, pending_approval (its enrollment waits for an operator), deleted
+// (its Node object was deleted from the cluster) and denied (an operator refused its enrollment) stand outside the order.
 enum class phase { flashed, booted, enrolled, configuring, rebooting, configured, joining, joined, ready, failed, pending_approval,
-                   deleted };
+                   deleted, denied };
 std::string_view to_string(phase p);
 std::optional<phase> phase_from_string(std::string_view text);
 
@@ -35,10 +35,18 @@ struct hardware_facts {
     std::optional<std::int64_t> cgroup_version;
     std::optional<std::string> kubelet_version;
     std::optional<std::string> kubeadm_version;
+    // Set by an agent that found its card was cloned from another board's: the machine-id it had before it made
+    // itself a fresh one, so the coordinator can report the clone.
+    std::optional<std::string> cloned_from = {};
 
     json to_json() const;
     static hardware_facts from_json(const json& j, const std::string& path = "facts");
 };
+
+// Whether two sets of facts describe one board. Serial numbers decide when both have one (a USB network adapter moves
+// between boards; a serial does not); else a network interface in common does. Facts with neither give no evidence
+// and are taken for the same board.
+bool same_board(const hardware_facts& a, const hardware_facts& b);
 
 struct enroll_request {
     std::int64_t protocol_version = 0;
@@ -67,6 +75,21 @@ struct enroll_response {
 
     json to_json() const;
     static enroll_response from_json(const json& j);
+};
+
+// A node's request for a new certificate for its key, made over its current one.
+struct renew_request {
+    std::string csr_pem;
+
+    json to_json() const;
+    static renew_request from_json(const json& j);
+};
+
+struct renew_response {
+    std::string certificate_pem;
+
+    json to_json() const;
+    static renew_response from_json(const json& j);
 };
 
 struct node_report {
@@ -126,6 +149,9 @@ struct node_status {
     // Whether the coordinator watches the cluster's Nodes, and so will move this node to ready (or deleted). A node
     // whose coordinator does not (it has no kubeconfig) is done once it has joined.
     bool readiness_tracked = false;
+    // The last enrollment refused because it claimed this node's machine-id with another key, and what to do about
+    // it; empty when there was none since the node last enrolled.
+    std::string conflict = {};
 
     json to_json() const;
     static node_status from_json(const json& j);

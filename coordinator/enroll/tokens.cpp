@@ -11,6 +11,7 @@ new_token make_enrollment_token(proto::clock::time_point now, std::chrono::secon
     t.stored.secret_sha256 = proto::sha256_hex(secret);
     t.stored.expires_at = proto::to_unix(now + ttl);
     t.stored.uses_left = uses;
+    t.stored.created_at = proto::to_unix(now);
     t.text = t.stored.id + "." + secret;
     return t;
 }

@@ -39,6 +39,7 @@ proto::node_status to_status(const node_record& n, const coordinator_state& stat
     s.join_command = n.join_command;
     s.join_issued_at = format_time(n.join_issued_at);
     s.readiness_tracked = state.cluster != nullptr;
+    s.conflict = n.conflict;
     return s;
 }
 
@@ -87,28 +88,73 @@ response enroll(const request& req, const request_context& ctx, coordinator_stat
         auto cert = state.ca.sign_node(*csr.public_key, name, state.certificate_lifetime);
         return std::pair{proto::certificate_pem(*cert), proto::serial_hex(*cert)};
     };
+    if (ctx.client_node) {
+        request.presented_node = *ctx.client_node;
+        request.presented_serial = ctx.client_serial;
+    }
     auto result = state.registry.enroll(request);
 
-    auto refuse = [&](std::string code, std::string message) {
+    auto refuse = [&](http::status status, std::string code, std::string message) {
         proto::log_warning("enrollment refused: " + message,
                            {{"GRAFT_REMOTE", ctx.remote_address}, {"GRAFT_MACHINE_ID", body.facts.machine_id}},
                            proto::message_id::enrollment_refused);
-        return error_response(http::status::unauthorized, std::move(code), std::move(message), req.version());
+        return error_response(status, std::move(code), std::move(message), req.version());
     };
+    const std::string fresh_token = "write a fresh graft.json from `graft-coordinator boot-config` onto the boot partition";
     switch (result.verdict) {
     case token_verdict::accepted: break;
     case token_verdict::unknown:
     case token_verdict::wrong_secret:
-        return refuse("invalid_enrollment_token",
-                      "the enrollment token is not one this coordinator issued; write a fresh graft.json from "
-                      "`graft-coordinator boot-config` onto the boot partition");
+        return refuse(http::status::unauthorized, "invalid_enrollment_token",
+                      "the enrollment token is not one this coordinator issued; " + fresh_token);
     case token_verdict::expired:
-        return refuse("enrollment_token_expired",
-                      "the enrollment token has expired; write a fresh graft.json from `graft-coordinator boot-config`");
+        return refuse(http::status::unauthorized, "enrollment_token_expired",
+                      "the enrollment token has expired; " + fresh_token);
     case token_verdict::used_up:
-        return refuse("enrollment_token_used_up",
-                      "the enrollment token has been used as often as it allows; write a fresh graft.json from "
-                      "`graft-coordinator boot-config`");
+        return refuse(http::status::unauthorized, "enrollment_token_used_up",
+                      "the enrollment token has been used as often as it allows; " + fresh_token);
+    case token_verdict::revoked:
+        return refuse(http::status::unauthorized, "enrollment_token_revoked",
+                      "the enrollment token was revoked by an operator; " + fresh_token);
+    case token_verdict::not_allowed:
+        return refuse(http::status::forbidden, "enrollment_not_allowed",
+                      "this enrollment token admits only the machines on its allow-list, and this one (serial '" +
+                          body.facts.serial + "', machine-id " + body.facts.machine_id +
+                          ") is not on it; ask the operator for a token that lists it");
+    case token_verdict::denied:
+        return refuse(http::status::forbidden, "enrollment_denied",
+                      "an operator denied the enrollment of this machine as " + result.node.name +
+                          "; `graft-coordinator nodes delete " + result.node.name + "` lets it enroll afresh");
+    case token_verdict::pending_approval: {
+        if (!result.repeated)
+            proto::log_info("node " + result.node.name + " enrolled from " + ctx.remote_address +
+                                " and waits for approval: graft-coordinator nodes approve " + result.node.name,
+                            {{"GRAFT_NODE", result.node.name}, {"GRAFT_PHASE", "pending_approval"},
+                             {"GRAFT_REMOTE", ctx.remote_address}, {"GRAFT_MACHINE_ID", body.facts.machine_id}},
+                            proto::message_id::approval_needed);
+        proto::node_status pending = to_status(result.node, state);
+        pending.reason = "waiting for an operator: graft-coordinator nodes approve " + result.node.name;
+        response res = json_response(http::status::accepted, pending.to_json(), req.version());
+        res.set(http::field::retry_after, "30");
+        return res;
+    }
+    case token_verdict::identity_conflict:
+    case token_verdict::cloned: {
+        const bool cloned = result.verdict == token_verdict::cloned;
+        proto::log_warning((cloned ? "cloned card: " : "identity conflict on ") + result.node.name + ": " +
+                               result.node.conflict,
+                           {{"GRAFT_NODE", result.node.name}, {"GRAFT_REMOTE", ctx.remote_address},
+                            {"GRAFT_MACHINE_ID", body.facts.machine_id}},
+                           cloned ? proto::message_id::cloned_card : proto::message_id::identity_conflict);
+        return error_response(
+            http::status::conflict, cloned ? "machine_id_cloned" : "identity_conflict",
+            cloned ? "machine-id " + body.facts.machine_id + " belongs to " + result.node.name +
+                         ", enrolled from another board: this card is a clone. Make a fresh machine-id and enroll again"
+                   : "machine-id " + body.facts.machine_id + " belongs to " + result.node.name +
+                         ", which enrolled with another key; an operator can accept this machine as its re-flash with "
+                         "`graft-coordinator nodes replace " + result.node.name + "`",
+            req.version());
+    }
     }
 
     if (result.repeated) {
@@ -116,13 +162,20 @@ response enroll(const request& req, const request_context& ctx, coordinator_stat
                         "certificate, no use of the token spent",
                         {{"GRAFT_NODE", result.node.name}, {"GRAFT_REMOTE", ctx.remote_address}});
     } else {
-        proto::log_info("node " + result.node.name + (result.returning ? " enrolled again" : " enrolled") + " from " +
-                            ctx.remote_address,
+        const std::string how = !result.returning ? " enrolled"
+                                : result.replaced ? " enrolled again with a new key"
+                                                  : " enrolled again";
+        proto::log_info("node " + result.node.name + how + " from " + ctx.remote_address,
                         {{"GRAFT_NODE", result.node.name},
                          {"GRAFT_PHASE", "enrolled"},
                          {"GRAFT_MACHINE_ID", body.facts.machine_id},
                          {"GRAFT_CSR_NAME", csr.common_name}},
                         proto::message_id::node_enrolled);
+        if (body.facts.cloned_from)
+            proto::log_warning("node " + result.node.name + " runs on a card cloned from the machine with machine-id " +
+                                   *body.facts.cloned_from + "; its agent made itself a fresh machine-id",
+                               {{"GRAFT_NODE", result.node.name}, {"GRAFT_MACHINE_ID", body.facts.machine_id}},
+                               proto::message_id::cloned_card);
     }
 
     proto::enroll_response out;
@@ -138,10 +191,12 @@ response report(const request& req, const request_context& ctx, coordinator_stat
     auto parsed = read_body<proto::node_report>(req, proto::node_report::from_json);
     if (auto* err = std::get_if<response>(&parsed)) return std::move(*err);
     auto& body = std::get<proto::node_report>(parsed);
-    if (body.phase == proto::phase::pending_approval || body.phase == proto::phase::flashed)
+    // Only the agent's own progress is the node's to say.
+    if (body.phase == proto::phase::pending_approval || body.phase == proto::phase::flashed ||
+        body.phase == proto::phase::denied || body.phase == proto::phase::ready || body.phase == proto::phase::deleted)
         return error_response(http::status::bad_request, "invalid_request",
                               "field 'phase': '" + std::string(proto::to_string(body.phase)) +
-                                  "' is set by the coordinator, not reported by a node",
+                                  "' is set by the coordinator or the cluster, not reported by a node",
                               req.version());
     auto before = state.registry.find(name);
     if (!before) return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
@@ -195,6 +250,32 @@ response join(const request& req, coordinator_state& state, const std::string& n
     return json_response(http::status::ok, spec.to_json(), req.version());
 }
 
+// A new certificate for the key the node already holds, asked for over its current certificate.
+response renew(const request& req, coordinator_state& state, const node_record& node) {
+    auto parsed = read_body<proto::renew_request>(req, proto::renew_request::from_json);
+    if (auto* err = std::get_if<response>(&parsed)) return std::move(*err);
+    proto::parsed_csr csr;
+    try {
+        csr = proto::parse_csr(std::get<proto::renew_request>(parsed).csr_pem);
+    } catch (const std::invalid_argument& e) {
+        return error_response(http::status::bad_request, "invalid_request", std::string("field 'csr': ") + e.what(),
+                              req.version());
+    }
+    if (!node.key_pin.empty() && proto::spki_pin(*csr.public_key) != node.key_pin)
+        return error_response(http::status::bad_request, "invalid_request",
+                              "field 'csr': renewal keeps the node's key, and this request is for another one; a new key "
+                              "means enrolling again",
+                              req.version());
+    const std::string pem = state.registry.renew(node.name, proto::to_unix(state.now()), [&] {
+        auto cert = state.ca.sign_node(*csr.public_key, node.name, state.certificate_lifetime);
+        return std::pair{proto::certificate_pem(*cert), proto::serial_hex(*cert)};
+    });
+    if (pem.empty()) return error_response(http::status::not_found, "unknown_node", "no node named " + node.name, req.version());
+    proto::log_info("renewed the certificate of " + node.name, {{"GRAFT_NODE", node.name}},
+                    proto::message_id::certificate_renewed);
+    return json_response(http::status::ok, proto::renew_response{pem}.to_json(), req.version());
+}
+
 response list_nodes(const request& req, coordinator_state& state) {
     proto::json nodes = proto::json::array();
     for (const auto& n : state.registry.list()) nodes.push_back(to_status(n, state).to_json());
@@ -235,7 +316,7 @@ response route(const request& req, const request_context& ctx, coordinator_state
             if (!node) return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
             return json_response(http::status::ok, to_status(*node, state).to_json(), req.version());
         }
-        if (action == "report" || action == "join") {
+        if (action == "report" || action == "join" || action == "renew") {
             if (!post) return method_not_allowed(req, "POST");
             // The path names the node; only that node's own certificate may speak for it.
             if (!ctx.client_node)
@@ -246,12 +327,25 @@ response route(const request& req, const request_context& ctx, coordinator_state
                                       "the client certificate belongs to " + *ctx.client_node + ", not to " + name,
                                       req.version());
             // A node enrolled again holds a new certificate; the ones it was given before no longer speak for it.
-            if (auto node = state.registry.find(name); node && ctx.client_serial != node->certificate_serial)
+            // A node an operator deleted has none.
+            auto node = state.registry.find(name);
+            if (!node)
+                return error_response(http::status::forbidden, "certificate_revoked",
+                                      name + " is no longer in the coordinator's registry (an operator deleted it), so its "
+                                      "certificates speak for nobody; the machine must enroll again with a fresh graft.json",
+                                      req.version());
+            // A renewed certificate takes over the first time it is used.
+            if (!node->pending_serial.empty() && ctx.client_serial == node->pending_serial) {
+                state.registry.promote_certificate(name, ctx.client_serial);
+                node->certificate_serial = ctx.client_serial;
+            }
+            if (ctx.client_serial != node->certificate_serial)
                 return error_response(http::status::forbidden, "certificate_superseded",
                                       "this certificate (serial " + ctx.client_serial + ") is no longer " + name +
                                           "'s: the node enrolled again and was given another; a machine holding the old "
                                           "one must enroll again with a fresh graft.json",
                                       req.version());
+            if (action == "renew") return renew(req, state, *node);
             return action == "report" ? report(req, ctx, state, name) : join(req, state, name);
         }
     }

@@ -30,7 +30,18 @@ struct node_record {
     std::optional<std::int64_t> join_issued_at;
     std::optional<std::int64_t> join_expires_at;
     std::string join_credential;  // the id of the credential the node holds (a bootstrap token id), "" when none
+    std::string key_pin = {};     // the key the node enrolled with (spki_pin form); "" for a node from before schema 3
+    // The last enrollment refused because it claimed this machine-id with another key; "" when none since.
+    std::string conflict = {};
+    std::string conflict_key_pin = {};
+    // Set by `nodes replace`: the key (or "*", any key) the next enrollment of this machine-id may bring.
+    std::string replace_key_pin = {};
+    // A renewed certificate the node has not used yet; the current one speaks for it until it does.
+    std::string pending_serial = {};
 };
+
+// Whether a machine enrolling with a token becomes a node at once, or waits for `nodes approve`.
+enum class approval_mode { automatic, required };
 
 // An enrollment token as stored: its public id, the SHA-256 of its secret half, never the secret itself.
 struct stored_token {
@@ -38,15 +49,35 @@ struct stored_token {
     std::string secret_sha256;
     std::int64_t expires_at = 0;
     std::optional<std::int64_t> uses_left;  // nullopt: unlimited until it expires
+    std::int64_t created_at = 0;
+    approval_mode approval = approval_mode::automatic;
+    // Which machines may use it: "serial:S", "mac:M" or "machine-id:ID" entries; empty: any machine.
+    std::vector<std::string> allow = {};
+    std::optional<std::int64_t> revoked_at = {};
+    std::int64_t used = 0;  // enrollments it has admitted
 };
 
-enum class token_verdict { accepted, unknown, wrong_secret, expired, used_up };
+// What became of an enrollment. The refusals after `used_up` concern the machine rather than the token.
+enum class token_verdict {
+    accepted,
+    unknown,
+    wrong_secret,
+    expired,
+    used_up,
+    revoked,            // an operator revoked the token
+    not_allowed,        // the machine is not on the token's allow-list
+    pending_approval,   // recorded; the node waits for `nodes approve`
+    denied,             // an operator denied this machine's enrollment
+    identity_conflict,  // the machine-id is a node's that enrolled with another key, from the same board
+    cloned,             // the machine-id is a node's on another board: a cloned card
+};
 
 struct enrollment_result {
     token_verdict verdict = token_verdict::unknown;
     node_record node;        // set when accepted
     bool returning = false;  // a machine that had enrolled before and keeps its name
     bool repeated = false;   // the same enrollment asked again (its answer was lost): the same certificate, no use spent
+    bool replaced = false;   // a new key for the node, accepted by `nodes replace` or by its still-valid certificate
     std::string certificate_pem;
 };
 
@@ -55,6 +86,10 @@ struct enrollment {
     std::string token_secret;
     proto::hardware_facts facts;
     std::string key_pin;  // the CSR's public key, spki_pin form
+    // The serial of a client certificate the request came with, verified against graft's CA, and the node it names:
+    // a node that presents its current certificate may enroll again with a new key.
+    std::string presented_node = {};
+    std::string presented_serial = {};
     std::string address;
     std::int64_t now = 0;
     std::string name_prefix = "node";
@@ -70,6 +105,11 @@ public:
     virtual ~node_registry() = default;
 
     virtual void add_token(const stored_token& token) = 0;
+    virtual std::vector<stored_token> tokens() = 0;
+    // Revokes a token at `now`: it admits no more enrollments. False when there is no such token.
+    virtual bool revoke_token(const std::string& id, std::int64_t now) = 0;
+    // Deletes tokens that expired or were revoked before `before`; returns how many.
+    virtual std::size_t purge_tokens(std::int64_t before) = 0;
     // Checks the token and, when it is accepted, records the node and uses the token up by one, all in one durable
     // transaction: when enroll() returns an accepted result, the node survives a crash of the coordinator.
     // Nothing is written for a refused token. An enrollment repeated by the same machine, with the same key and token,
@@ -85,6 +125,23 @@ public:
                              std::optional<std::int64_t> expires_at, const std::string& credential = {}) = 0;
     // Forgets the node's credential once it has been revoked; false when the node holds another (or none).
     virtual bool clear_join_credential(const std::string& name, const std::string& credential) = 0;
+    // A renewed certificate for the node, signed by `issue` (PEM and serial) and kept pending until first used. A
+    // renewal asked again before that gets the same certificate. Empty when the node is unknown.
+    virtual std::string renew(const std::string& name, std::int64_t now,
+                              const std::function<std::pair<std::string, std::string>()>& issue) = 0;
+    // The node's pending certificate becomes its current one (it has just used it); the one before speaks for it no
+    // more. False unless `serial` is the pending serial.
+    virtual bool promote_certificate(const std::string& name, const std::string& serial) = 0;
+    // An operator's decisions. approve: a pending node becomes enrolled (its agent gets its certificate on its next
+    // try); deny: it becomes denied and its enrollment is refused from then on. Both false unless it is pending.
+    virtual bool approve(const std::string& name, std::int64_t now) = 0;
+    virtual bool deny(const std::string& name, std::int64_t now) = 0;
+    // Accepts a new key for the node's machine-id on its next enrollment: the key of the refused conflicting
+    // enrollment when there was one, else any key. False when the node is unknown.
+    virtual bool allow_replacement(const std::string& name) = 0;
+    // Forgets the node (its history too): its certificates speak for nobody from the next request on, and its
+    // machine enrolls as a new node. False when the node is unknown.
+    virtual bool remove(const std::string& name) = 0;
     // The phases a node passed through, oldest first: (phase, reason, unix time).
     virtual std::vector<std::tuple<std::string, std::string, std::int64_t>> history(const std::string& name) = 0;
 };

@@ -4,6 +4,7 @@
 #include "proto/crypto.hpp"
 #include "proto/pki.hpp"
 
+#include <algorithm>
 #include <mutex>
 
 namespace graft::coordinator {
@@ -46,7 +47,9 @@ CREATE INDEX IF NOT EXISTS phase_history_node ON phase_history(node);
 
 constexpr std::string_view node_columns =
     "name, machine_id, serial, model, arch, address, facts, phase, reason, certificate_serial, enrolled_at, "
-    "updated_at, join_command, join_issued_at, join_expires_at, join_credential";
+    "updated_at, join_command, join_issued_at, join_expires_at, join_credential, key_pin, conflict, conflict_key_pin, "
+    "replace_key_pin, pending_serial";
+constexpr int certificate_pem_column = 21;  // after node_columns, where a query adds it
 
 node_record read_node(const sqlite_statement& s) {
     node_record n;
@@ -66,7 +69,47 @@ node_record read_node(const sqlite_statement& s) {
     n.join_issued_at = s.optional_integer(13);
     n.join_expires_at = s.optional_integer(14);
     n.join_credential = s.text(15);
+    n.key_pin = s.text(16);
+    n.conflict = s.text(17);
+    n.conflict_key_pin = s.text(18);
+    n.replace_key_pin = s.text(19);
+    n.pending_serial = s.text(20);
     return n;
+}
+
+constexpr std::string_view token_columns = "id, secret_sha256, expires_at, uses_left, created_at, approval, allow, revoked_at, used";
+
+stored_token read_token(const sqlite_statement& s) {
+    stored_token t;
+    t.id = s.text(0);
+    t.secret_sha256 = s.text(1);
+    t.expires_at = s.integer(2);
+    t.uses_left = s.optional_integer(3);
+    t.created_at = s.integer(4);
+    t.approval = s.text(5) == "required" ? approval_mode::required : approval_mode::automatic;
+    for (const auto& entry : proto::json::parse(s.text(6))) t.allow.push_back(entry.get<std::string>());
+    t.revoked_at = s.optional_integer(7);
+    t.used = s.integer(8);
+    return t;
+}
+
+// Whether the machine matches an entry of a token's allow-list (serial:, mac: or machine-id:).
+bool allowed(const std::vector<std::string>& allow, const proto::hardware_facts& facts) {
+    if (allow.empty()) return true;
+    for (const auto& entry : allow) {
+        const auto colon = entry.find(':');
+        const std::string kind = entry.substr(0, colon), value = entry.substr(colon + 1);
+        if (kind == "serial" && !facts.serial.empty() && facts.serial == value) return true;
+        if (kind == "machine-id" && facts.machine_id == value) return true;
+        if (kind == "mac" && std::find(facts.macs.begin(), facts.macs.end(), value) != facts.macs.end()) return true;
+    }
+    return false;
+}
+
+std::string board_summary(const proto::hardware_facts& f) {
+    std::string out = f.serial.empty() ? "no serial number" : "serial " + f.serial;
+    if (!f.macs.empty()) out += ", MAC " + f.macs.front();
+    return out;
 }
 
 class sqlite_registry final : public node_registry {
@@ -82,43 +125,85 @@ public:
 
     void add_token(const stored_token& token) override {
         std::lock_guard lock(mutex_);
-        sqlite_statement(db_, "INSERT INTO enrollment_tokens (id, secret_sha256, expires_at, uses_left) VALUES (?,?,?,?)")
-            .bind(1, token.id).bind(2, token.secret_sha256).bind(3, token.expires_at).bind(4, token.uses_left).run();
+        sqlite_statement(db_, "INSERT INTO enrollment_tokens (id, secret_sha256, expires_at, uses_left, created_at, approval, "
+                              "allow) VALUES (?,?,?,?,?,?,?)")
+            .bind(1, token.id).bind(2, token.secret_sha256).bind(3, token.expires_at).bind(4, token.uses_left)
+            .bind(5, token.created_at).bind(6, token.approval == approval_mode::required ? "required" : "auto")
+            .bind(7, proto::json(token.allow).dump()).run();
+    }
+
+    std::vector<stored_token> tokens() override {
+        std::lock_guard lock(mutex_);
+        sqlite_statement s(db_, "SELECT " + std::string(token_columns) + " FROM enrollment_tokens ORDER BY created_at, id");
+        std::vector<stored_token> out;
+        while (s.step()) out.push_back(read_token(s));
+        return out;
+    }
+
+    bool revoke_token(const std::string& id, std::int64_t now) override {
+        std::lock_guard lock(mutex_);
+        sqlite_statement(db_, "UPDATE enrollment_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+            .bind(1, now).bind(2, id).run();
+        return sqlite3_changes(db_.handle()) > 0;
+    }
+
+    std::size_t purge_tokens(std::int64_t before) override {
+        std::lock_guard lock(mutex_);
+        sqlite_statement(db_, "DELETE FROM enrollment_tokens WHERE expires_at < ?1 OR revoked_at < ?1").bind(1, before).run();
+        return static_cast<std::size_t>(sqlite3_changes(db_.handle()));
     }
 
     enrollment_result enroll(const enrollment& req) override {
         std::lock_guard lock(mutex_);
         sqlite_transaction tx(db_);
         enrollment_result result;
+        stored_token token;
         {
-            sqlite_statement s(db_, "SELECT secret_sha256, expires_at, uses_left FROM enrollment_tokens WHERE id = ?");
+            sqlite_statement s(db_, "SELECT " + std::string(token_columns) + " FROM enrollment_tokens WHERE id = ?");
             s.bind(1, req.token_id);
             if (!s.step()) return result;  // unknown
-            if (!proto::constant_time_equal(s.text(0), proto::sha256_hex(req.token_secret))) {
-                result.verdict = token_verdict::wrong_secret;
-                return result;
-            }
-            if (auto again = repeated(req)) return *again;
-            if (s.integer(1) <= req.now) {
-                result.verdict = token_verdict::expired;
-                return result;
-            }
-            if (auto uses = s.optional_integer(2); uses && *uses <= 0) {
-                result.verdict = token_verdict::used_up;
-                return result;
-            }
+            token = read_token(s);
         }
+        if (!proto::constant_time_equal(token.secret_sha256, proto::sha256_hex(req.token_secret))) {
+            result.verdict = token_verdict::wrong_secret;
+            return result;
+        }
+        if (auto again = repeated(req)) return *again;
+        if (token.revoked_at) result.verdict = token_verdict::revoked;
+        else if (token.expires_at <= req.now) result.verdict = token_verdict::expired;
+        else if (token.uses_left && *token.uses_left <= 0) result.verdict = token_verdict::used_up;
+        else if (!allowed(token.allow, req.facts)) result.verdict = token_verdict::not_allowed;
+        else result.verdict = token_verdict::accepted;
+        if (result.verdict != token_verdict::accepted) return result;
 
-        std::string name;
+        std::optional<node_record> existing;
         {
-            sqlite_statement s(db_, "SELECT name FROM nodes WHERE machine_id = ?");
+            sqlite_statement s(db_, "SELECT " + std::string(node_columns) + " FROM nodes WHERE machine_id = ?");
             s.bind(1, req.facts.machine_id);
-            if (s.step()) {
-                name = s.text(0);
-                result.returning = true;
-            }
+            if (s.step()) existing = read_node(s);
         }
-        if (name.empty()) {
+        std::string name;
+        if (existing) {
+            name = existing->name;
+            result.returning = true;
+            // A node is its key. A new key is accepted only from a node showing its current certificate, or after
+            // an operator's `nodes replace`; a node from before keys were recorded is taken at its word once.
+            const bool same_key = existing->key_pin == req.key_pin || existing->key_pin.empty();
+            const bool shows_certificate = req.presented_node == name && !req.presented_serial.empty() &&
+                                           req.presented_serial == existing->certificate_serial;
+            const bool replacement = existing->replace_key_pin == "*" || existing->replace_key_pin == req.key_pin;
+            if (existing->phase == "denied" && same_key) {
+                result.verdict = token_verdict::denied;
+                result.node = *existing;
+                return result;
+            }
+            if (!same_key && !shows_certificate && !replacement) {
+                record_conflict(req, *existing, result);
+                tx.commit();
+                return result;
+            }
+            result.replaced = !same_key;
+        } else {
             // Skip numbers whose name someone already holds, so a renamed or imported node never collides, and names
             // of Nodes the cluster already has, which kubeadm would refuse to join over.
             for (;;) {
@@ -133,28 +218,34 @@ public:
                 }
             }
         }
+        // Approval is asked of machines the registry does not know yet; a known node keeps the operator's decision.
+        const bool needs_approval = token.approval == approval_mode::required &&
+                                    (!existing || existing->phase == "pending_approval");
+        const std::string phase = needs_approval ? "pending_approval" : "enrolled";
 
         auto [certificate_pem, certificate_serial] = req.issue_certificate(name);
         const std::string facts = req.facts.to_json().dump();
         sqlite_statement(db_, R"sql(
             INSERT INTO nodes (name, machine_id, serial, model, arch, address, facts, phase, reason, certificate_serial,
                                enrolled_at, updated_at, key_pin, certificate_pem, enrollment_token)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'enrolled', '', ?8, ?9, ?9, ?10, ?11, ?12)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?13, '', ?8, ?9, ?9, ?10, ?11, ?12)
             ON CONFLICT(name) DO UPDATE SET serial = ?3, model = ?4, arch = ?5, address = ?6, facts = ?7,
-              phase = 'enrolled', reason = '', certificate_serial = ?8, enrolled_at = ?9, updated_at = ?9,
+              phase = ?13, reason = '', certificate_serial = ?8, enrolled_at = ?9, updated_at = ?9,
               join_command = '', join_issued_at = NULL, join_expires_at = NULL, key_pin = ?10, certificate_pem = ?11,
-              enrollment_token = ?12)sql")
+              enrollment_token = ?12, conflict = '', conflict_key_pin = '', replace_key_pin = '',
+              pending_serial = '', pending_certificate_pem = '')sql")
             .bind(1, name).bind(2, req.facts.machine_id).bind(3, req.facts.serial).bind(4, req.facts.model)
             .bind(5, req.facts.arch).bind(6, req.address).bind(7, facts).bind(8, certificate_serial).bind(9, req.now)
-            .bind(10, req.key_pin).bind(11, certificate_pem).bind(12, req.token_id)
+            .bind(10, req.key_pin).bind(11, certificate_pem).bind(12, req.token_id).bind(13, phase)
             .run();
-        sqlite_statement(db_, "INSERT INTO phase_history (node, phase, reason, at) VALUES (?, 'enrolled', '', ?)")
-            .bind(1, name).bind(2, req.now).run();
+        sqlite_statement(db_, "INSERT INTO phase_history (node, phase, reason, at) VALUES (?, ?, '', ?)")
+            .bind(1, name).bind(2, phase).bind(3, req.now).run();
         sqlite_statement(db_, "UPDATE enrollment_tokens SET uses_left = uses_left - 1 WHERE id = ? AND uses_left IS NOT NULL")
             .bind(1, req.token_id).run();
+        sqlite_statement(db_, "UPDATE enrollment_tokens SET used = used + 1 WHERE id = ?").bind(1, req.token_id).run();
         tx.commit();
 
-        result.verdict = token_verdict::accepted;
+        result.verdict = needs_approval ? token_verdict::pending_approval : token_verdict::accepted;
         result.certificate_pem = std::move(certificate_pem);
         sqlite_statement s(db_, "SELECT " + std::string(node_columns) + " FROM nodes WHERE name = ?");
         s.bind(1, name);
@@ -211,6 +302,58 @@ public:
         return sqlite3_changes(db_.handle()) > 0;
     }
 
+    std::string renew(const std::string& name, std::int64_t now,
+                      const std::function<std::pair<std::string, std::string>()>& issue) override {
+        std::lock_guard lock(mutex_);
+        sqlite_transaction tx(db_);
+        {
+            sqlite_statement s(db_, "SELECT pending_certificate_pem FROM nodes WHERE name = ?");
+            s.bind(1, name);
+            if (!s.step()) return {};
+            if (std::string pending = s.text(0); !pending.empty() && still_valid(pending, now)) return pending;
+        }
+        auto [pem, serial] = issue();
+        sqlite_statement(db_, "UPDATE nodes SET pending_serial = ?, pending_certificate_pem = ?, updated_at = ? WHERE name = ?")
+            .bind(1, serial).bind(2, pem).bind(3, now).bind(4, name).run();
+        tx.commit();
+        return pem;
+    }
+
+    bool promote_certificate(const std::string& name, const std::string& serial) override {
+        std::lock_guard lock(mutex_);
+        sqlite_statement(db_, "UPDATE nodes SET certificate_serial = pending_serial, certificate_pem = pending_certificate_pem, "
+                              "pending_serial = '', pending_certificate_pem = '' WHERE name = ? AND pending_serial = ? "
+                              "AND pending_serial != ''")
+            .bind(1, name).bind(2, serial).run();
+        return sqlite3_changes(db_.handle()) > 0;
+    }
+
+    bool approve(const std::string& name, std::int64_t now) override {
+        return decide(name, "enrolled", "approved by an operator", now);
+    }
+
+    bool deny(const std::string& name, std::int64_t now) override {
+        return decide(name, "denied", "denied by an operator", now);
+    }
+
+    bool allow_replacement(const std::string& name) override {
+        std::lock_guard lock(mutex_);
+        sqlite_statement(db_, "UPDATE nodes SET replace_key_pin = CASE conflict_key_pin WHEN '' THEN '*' ELSE "
+                              "conflict_key_pin END WHERE name = ?")
+            .bind(1, name).run();
+        return sqlite3_changes(db_.handle()) > 0;
+    }
+
+    bool remove(const std::string& name) override {
+        std::lock_guard lock(mutex_);
+        sqlite_transaction tx(db_);
+        sqlite_statement(db_, "DELETE FROM phase_history WHERE node = ?").bind(1, name).run();
+        sqlite_statement(db_, "DELETE FROM nodes WHERE name = ?").bind(1, name).run();
+        const bool removed = sqlite3_changes(db_.handle()) > 0;
+        tx.commit();
+        return removed;
+    }
+
     std::vector<std::tuple<std::string, std::string, std::int64_t>> history(const std::string& name) override {
         std::lock_guard lock(mutex_);
         sqlite_statement s(db_, "SELECT phase, reason, at FROM phase_history WHERE node = ? ORDER BY rowid");
@@ -228,26 +371,76 @@ public:
     }
 
 private:
+    // Moves a node waiting for approval to `phase`, with the history row.
+    bool decide(const std::string& name, std::string_view phase, std::string_view reason, std::int64_t now) {
+        std::lock_guard lock(mutex_);
+        sqlite_transaction tx(db_);
+        sqlite_statement(db_, "UPDATE nodes SET phase = ?, reason = ?, updated_at = ? WHERE name = ? AND phase = 'pending_approval'")
+            .bind(1, phase).bind(2, reason).bind(3, now).bind(4, name).run();
+        if (sqlite3_changes(db_.handle()) == 0) return false;
+        sqlite_statement(db_, "INSERT INTO phase_history (node, phase, reason, at) VALUES (?, ?, ?, ?)")
+            .bind(1, name).bind(2, phase).bind(3, reason).bind(4, now).run();
+        tx.commit();
+        return true;
+    }
+
     // The answer already given to this enrollment, when it is one asked again: the node of this machine-id was
-    // enrolled with this key and this token, has reported nothing since, and its certificate is still valid.
+    // enrolled with this key and this token, has reported nothing since (or still waits for approval, or was denied),
+    // and its certificate is still valid.
     std::optional<enrollment_result> repeated(const enrollment& req) {
         sqlite_statement s(db_, "SELECT " + std::string(node_columns) +
                                     ", certificate_pem FROM nodes WHERE machine_id = ? AND key_pin = ? AND "
-                                    "enrollment_token = ? AND phase = 'enrolled' AND key_pin != ''");
+                                    "enrollment_token = ? AND phase IN ('enrolled', 'pending_approval', 'denied') AND "
+                                    "key_pin != ''");
         s.bind(1, req.facts.machine_id).bind(2, req.key_pin).bind(3, req.token_id);
         if (!s.step()) return std::nullopt;
         enrollment_result result;
         result.node = read_node(s);
-        result.certificate_pem = s.text(16);
-        try {
-            if (proto::not_after(*proto::certificate_from_pem(result.certificate_pem)) <= proto::from_unix(req.now))
-                return std::nullopt;
-        } catch (const std::exception&) {
-            return std::nullopt;
-        }
-        result.verdict = token_verdict::accepted;
+        result.certificate_pem = s.text(certificate_pem_column);
         result.repeated = true;
+        if (result.node.phase == "denied") {
+            result.verdict = token_verdict::denied;
+            return result;
+        }
+        if (!still_valid(result.certificate_pem, req.now)) return std::nullopt;
+        result.verdict = result.node.phase == "pending_approval" ? token_verdict::pending_approval : token_verdict::accepted;
         return result;
+    }
+
+    static bool still_valid(const std::string& certificate_pem, std::int64_t now) {
+        try {
+            return proto::not_after(*proto::certificate_from_pem(certificate_pem)) > proto::from_unix(now);
+        } catch (const std::exception&) {
+            return false;
+        }
+    }
+
+    // Refuses an enrollment that claims `node`'s machine-id with another key, and notes it on the node for the
+    // operator: a cloned card when the facts describe another board, else a re-flash (or a stolen machine-id).
+    void record_conflict(const enrollment& req, const node_record& node, enrollment_result& result) {
+        std::optional<proto::hardware_facts> enrolled;
+        try {
+            enrolled = proto::hardware_facts::from_json(proto::parse_json(node.facts_json));
+        } catch (const std::exception&) {
+        }
+        const std::string when = proto::to_rfc3339(proto::from_unix(req.now));
+        if (enrolled && !proto::same_board(*enrolled, req.facts)) {
+            result.verdict = token_verdict::cloned;
+            result.node.conflict = "at " + when + " another board (" + board_summary(req.facts) + ", from " + req.address +
+                                   ") presented this node's machine-id: its card is a clone of this node's. It was "
+                                   "told to make itself a fresh machine-id and enroll as a new node";
+        } else {
+            result.verdict = token_verdict::identity_conflict;
+            result.node.conflict = "at " + when + " a machine (" + board_summary(req.facts) + ", from " + req.address +
+                                   ") enrolled with this node's machine-id but another key, and was refused. If " +
+                                   node.name + " was re-flashed, accept it: graft-coordinator nodes replace " + node.name;
+        }
+        sqlite_statement(db_, "UPDATE nodes SET conflict = ?, conflict_key_pin = ? WHERE name = ?")
+            .bind(1, result.node.conflict).bind(2, result.verdict == token_verdict::cloned ? "" : req.key_pin)
+            .bind(3, node.name).run();
+        std::string conflict = std::move(result.node.conflict);
+        result.node = node;
+        result.node.conflict = std::move(conflict);
     }
 
     // Brings a registry written by an older coordinator up to this schema, one version at a time.
@@ -271,6 +464,21 @@ private:
             db_.exec("ALTER TABLE nodes ADD COLUMN certificate_pem TEXT NOT NULL DEFAULT ''");
             db_.exec("ALTER TABLE nodes ADD COLUMN enrollment_token TEXT NOT NULL DEFAULT ''");
             db_.exec("UPDATE meta SET value = 3 WHERE key = 'schema_version'");
+        }
+        if (version < 4) {
+            // 4: enrollment policy per token (approval, allow-list, revocation, a count of uses) and, per node, the
+            // last conflicting enrollment and the operator's leave to replace its key.
+            db_.exec("ALTER TABLE enrollment_tokens ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0");
+            db_.exec("ALTER TABLE enrollment_tokens ADD COLUMN approval TEXT NOT NULL DEFAULT 'auto'");
+            db_.exec("ALTER TABLE enrollment_tokens ADD COLUMN allow TEXT NOT NULL DEFAULT '[]'");
+            db_.exec("ALTER TABLE enrollment_tokens ADD COLUMN revoked_at INTEGER");
+            db_.exec("ALTER TABLE enrollment_tokens ADD COLUMN used INTEGER NOT NULL DEFAULT 0");
+            db_.exec("ALTER TABLE nodes ADD COLUMN conflict TEXT NOT NULL DEFAULT ''");
+            db_.exec("ALTER TABLE nodes ADD COLUMN conflict_key_pin TEXT NOT NULL DEFAULT ''");
+            db_.exec("ALTER TABLE nodes ADD COLUMN replace_key_pin TEXT NOT NULL DEFAULT ''");
+            db_.exec("ALTER TABLE nodes ADD COLUMN pending_serial TEXT NOT NULL DEFAULT ''");
+            db_.exec("ALTER TABLE nodes ADD COLUMN pending_certificate_pem TEXT NOT NULL DEFAULT ''");
+            db_.exec("UPDATE meta SET value = 4 WHERE key = 'schema_version'");
         }
         tx.commit();
     }

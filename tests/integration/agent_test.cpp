@@ -242,3 +242,105 @@ TEST_CASE("a reboot that did not bring the change fails the node with the reason
     CHECK(status.phase == "failed");
     CHECK_THAT(status.reason, Catch::Contains("/boot/firmware/cmdline.txt"));
 }
+
+namespace {
+// The board a sandbox root says it is: the serial number gather_facts reads from DMI.
+void set_board_serial(const node_sandbox& n, const std::string& serial) {
+    test::write(n.root + "/sys/class/dmi/id/product_serial", serial + "\n");
+}
+proto::process_result coordinator_command(const coordinator_process& c, std::vector<std::string> args) {
+    args.insert(args.begin(), GRAFT_COORDINATOR_BIN);
+    args.push_back("--config");
+    args.push_back(c.config_path());
+    return test::run(args);
+}
+// Waits until the coordinator lists a node in `phase`.
+bool wait_for_phase(const coordinator_process& c, const std::string& phase) {
+    for (int i = 0; i < 200; ++i) {
+        for (const auto& n : nodes(c))
+            if (n.phase == phase) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+}
+}  // namespace
+
+TEST_CASE("a card cloned onto another board leaves the identity to the original and enrolls as a new node") {
+    coordinator_process c;
+    c.start();
+    auto original = make_node(c, "original", c.boot_json());
+    set_board_serial(original, "10000000a1b2c3d4");
+    REQUIRE(test::run(agent_argv(original), c.env()).exit_code == 0);
+    const std::string original_id = test::read(original.root + "/etc/machine-id");
+
+    // dd of the card, booted on another board.
+    node_sandbox clone{c.dir() / "clone", c.dir() / "clone/boot/firmware/graft.json", c.dir() / "clone.log"};
+    REQUIRE(test::run({"cp", "-a", original.root, clone.root}).exit_code == 0);
+    set_board_serial(clone, "10000000ffff0000");
+    auto r = test::run(agent_argv(clone), c.env());
+    INFO(r.output);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.output, Catch::Contains("this card was cloned from node-1's") && Catch::Contains("new node"));
+    const std::string clone_id = test::read(clone.root + "/etc/machine-id");
+    CHECK(clone_id != original_id);
+    CHECK(clone_id.size() == 33);
+    CHECK(agent_state(clone).at("node_name") == "node-2");
+    // The original's key stays with the original; the clone's copy of it is set aside, not used.
+    CHECK(test::read(clone.root + "/var/lib/graft/cloned-from-node-1/node.key") ==
+          test::read(original.root + "/var/lib/graft/node.key"));
+    CHECK(test::read(clone.root + "/var/lib/graft/node.key") != test::read(original.root + "/var/lib/graft/node.key"));
+    CHECK_THAT(c.log(), Catch::Contains("node node-2 runs on a card cloned from the machine with machine-id " +
+                                        original_id.substr(0, 32)));
+    // And the original goes on as itself.
+    CHECK(test::run(agent_argv(original), c.env()).exit_code == 0);
+    CHECK(nodes(c).size() == 2);
+}
+
+TEST_CASE("a re-flashed card waits as a conflict until the operator accepts it with nodes replace") {
+    coordinator_process c;
+    c.start();
+    auto n = make_node(c, "sandbox", c.boot_json());
+    REQUIRE(test::run(agent_argv(n), c.env()).exit_code == 0);
+    // Re-flashed: graft's state (key and all) is gone; the machine-id and the board are the same.
+    std::filesystem::remove_all(n.root + "/var/lib/graft");
+    test::write(n.config, c.boot_json());
+    test::child agent(agent_argv(n), n.log, c.env());
+    REQUIRE(wait_for_phase(c, "joined"));
+    for (int i = 0; i < 100 && nodes(c).front().conflict.empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK_THAT(nodes(c).front().conflict, Catch::Contains("nodes replace node-1"));
+    CHECK(agent.running());
+    CHECK_THAT(coordinator_command(c, {"status"}).output, Catch::Contains("CONFLICT"));
+
+    auto replace = coordinator_command(c, {"nodes", "replace", "node-1"});
+    CHECK(replace.exit_code == 0);
+    INFO(test::read(n.log));
+    CHECK(agent.wait(std::chrono::seconds(60)) == 0);
+    CHECK(agent_state(n).at("node_name") == "node-1");
+    CHECK_THAT(test::read(n.log), Catch::Contains("refused this machine's key"));
+    CHECK(nodes(c).front().conflict.empty());
+}
+
+TEST_CASE("a node enrolling with an approval-required token waits until nodes approve, then joins") {
+    coordinator_process c;
+    c.start();
+    auto n = make_node(c, "sandbox", c.boot_config({"--approval", "required"}));
+    test::child agent(agent_argv(n), n.log, c.env());
+    REQUIRE(wait_for_phase(c, "pending_approval"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    CHECK(agent.running());
+    CHECK_FALSE(std::filesystem::exists(n.root + "/var/lib/graft/node.crt"));
+
+    auto wrong = coordinator_command(c, {"nodes", "approve", "node-9"});
+    CHECK(wrong.exit_code == 1);
+    CHECK_THAT(wrong.output, Catch::Contains("no node named node-9"));
+    auto approve = coordinator_command(c, {"nodes", "approve", "node-1"});
+    CHECK(approve.exit_code == 0);
+    INFO(test::read(n.log));
+    CHECK(agent.wait(std::chrono::seconds(60)) == 0);
+    CHECK(agent_state(n).at("phase") == "joined");
+    CHECK_THAT(test::read(n.log), Catch::Contains("waits for an operator's approval"));
+    // Approving twice says why not.
+    auto again = coordinator_command(c, {"nodes", "approve", "node-1"});
+    CHECK(again.exit_code == 1);
+    CHECK_THAT(again.output, Catch::Contains("not pending_approval"));
+}

@@ -1,4 +1,5 @@
 // The two programs' command lines as a user meets them: help, mistakes, and nothing half-done after one.
+#include "proto/json_fields.hpp"
 #include "support/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -110,4 +111,73 @@ TEST_CASE("an agent with a broken graft.json names the field and writes no state
     r = test::run({GRAFT_AGENT_BIN, "run", "--config", dir / "missing.json", "--root", dir / "node"});
     CHECK(r.exit_code == 1);
     CHECK_THAT(r.output, Catch::Contains(dir / "missing.json"));
+}
+
+TEST_CASE("init makes no enrollment token, and says how to make one") {
+    test::temp_dir dir;
+    auto r = test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443",
+                        "--join-backend", "kubeadm-cli"});
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.output.find("enrollment_token") == std::string::npos);
+    CHECK_THAT(r.output, Catch::Contains("boot-config --config " + (dir / "c/config.json")));
+    auto list = test::run({GRAFT_COORDINATOR_BIN, "tokens", "list", "--config", dir / "c/config.json"});
+    CHECK(list.exit_code == 0);
+    CHECK_THAT(list.output, Catch::Contains("no enrollment tokens"));
+}
+
+TEST_CASE("tokens are listed with their policy and never their secret, and revoke takes one out at once") {
+    test::temp_dir dir;
+    REQUIRE(test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443",
+                       "--join-backend", "kubeadm-cli"}).exit_code == 0);
+    const std::string config = dir / "c/config.json";
+    auto made = test::run({GRAFT_COORDINATOR_BIN, "boot-config", "--config", config, "--token-uses", "3", "--approval",
+                           "required", "--allow", "serial:10000000a1b2c3d4,mac:DC:A6:32:01:02:03"});
+    REQUIRE(made.exit_code == 0);
+    const std::string token = made.output.substr(made.output.find("\"enrollment_token\": \"") + 21, 41);
+    const std::string id = token.substr(0, 8), secret = token.substr(9);
+
+    auto list = test::run({GRAFT_COORDINATOR_BIN, "tokens", "list", "--config", config});
+    CHECK(list.exit_code == 0);
+    CHECK_THAT(list.output, Catch::Contains(id) && Catch::Contains("valid") && Catch::Contains("required") &&
+                                Catch::Contains("serial:10000000a1b2c3d4,mac:dc:a6:32:01:02:03"));
+    CHECK(list.output.find(secret) == std::string::npos);
+    auto json = test::run({GRAFT_COORDINATOR_BIN, "tokens", "list", "--config", config, "--json"});
+    CHECK(json.output.find(secret) == std::string::npos);
+    const auto tokens = proto::parse_json(json.output.substr(json.output.find('[')));
+    REQUIRE(tokens.size() == 1);
+    CHECK(tokens[0].at("uses_left") == 3);
+    CHECK(tokens[0].at("revoked_at").is_null());
+
+    auto revoke = test::run({GRAFT_COORDINATOR_BIN, "tokens", "revoke", id, "--config", config});
+    CHECK(revoke.exit_code == 0);
+    CHECK_THAT(test::run({GRAFT_COORDINATOR_BIN, "tokens", "list", "--config", config}).output, Catch::Contains("revoked"));
+    auto unknown = test::run({GRAFT_COORDINATOR_BIN, "tokens", "revoke", "zzzzzzzz", "--config", config});
+    CHECK(unknown.exit_code == 1);
+    CHECK_THAT(unknown.output, Catch::Contains("no enrollment token with id 'zzzzzzzz'"));
+}
+
+TEST_CASE("a bad boot-config policy or operator command names the flag and changes nothing") {
+    test::temp_dir dir;
+    REQUIRE(test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443",
+                       "--join-backend", "kubeadm-cli"}).exit_code == 0);
+    const std::string config = dir / "c/config.json";
+    auto r = test::run({GRAFT_COORDINATOR_BIN, "boot-config", "--config", config, "--allow", "serial:1,board:7"});
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("--allow") && Catch::Contains("'board:7'"));
+    r = test::run({GRAFT_COORDINATOR_BIN, "boot-config", "--config", config, "--approval", "maybe"});
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("--approval must be auto or required"));
+    CHECK(r.output.find("enrollment_token") == std::string::npos);
+    CHECK_THAT(test::run({GRAFT_COORDINATOR_BIN, "tokens", "list", "--config", config}).output,
+               Catch::Contains("no enrollment tokens"));
+
+    r = test::run({GRAFT_COORDINATOR_BIN, "nodes", "approve", "--config", config});
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("nodes approve needs NAME"));
+    r = test::run({GRAFT_COORDINATOR_BIN, "nodes", "promote", "node-1", "--config", config});
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("approve|delete|deny|replace"));
+    r = test::run({GRAFT_COORDINATOR_BIN, "nodes", "delete", "node-1", "--config", config});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains("no node named node-1"));
 }

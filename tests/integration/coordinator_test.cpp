@@ -119,22 +119,85 @@ TEST_CASE("node A's certificate cannot report for node B") {
     CHECK(r.status == 403);
 }
 
-TEST_CASE("after a machine enrolls again, curl with its old certificate is refused at once, over real TLS") {
+TEST_CASE("a machine-id with another key is refused until nodes replace, then the old certificate is refused at once") {
     coordinator_process c;
     c.start();
     const std::string machine = test::random_machine_id();
     auto first = enroll(c, "raspberrypi", machine);
     CHECK(post(c, "/v1/nodes/" + first.name + "/report", joining, first.curl_identity()).status == 200);
-    // Re-flashed: the same machine-id, a new key, a new certificate for the same name.
-    auto second = enroll(c, "raspberrypi", machine);
-    REQUIRE(second.name == first.name);
+    // Re-flashed (or stolen): the same machine-id, a new key.
+    auto key = proto::generate_p256_key();
+    const std::string body = enroll_body(token_of(c.boot_json()), *key, "raspberrypi", machine);
+    auto refused = post(c, "/v1/enroll", body);
+    CHECK(refused.status == 409);
+    CHECK(error_code(refused) == "identity_conflict");
+    CHECK_THAT(c.log(), Catch::Contains("identity conflict on " + first.name));
+    CHECK(post(c, "/v1/nodes/" + first.name + "/report", joining, first.curl_identity()).status == 200);
+
+    // The operator accepts it as a re-flash; the refused key enrolls and takes the name.
+    auto replace = test::run({GRAFT_COORDINATOR_BIN, "nodes", "replace", first.name, "--config", c.config_path()});
+    REQUIRE(replace.exit_code == 0);
+    auto accepted = post(c, "/v1/enroll", body);
+    REQUIRE(accepted.status == 200);
+    auto second = proto::enroll_response::from_json(proto::parse_json(accepted.body));
+    CHECK(second.node_name == first.name);
     auto r = post(c, "/v1/nodes/" + first.name + "/report", joining, first.curl_identity());
     CHECK(r.status == 403);
     CHECK(error_code(r) == "certificate_superseded");
     r = post(c, "/v1/nodes/" + first.name + "/join", "{}", first.curl_identity());
     CHECK(r.status == 403);
     CHECK(error_code(r) == "certificate_superseded");
-    CHECK(post(c, "/v1/nodes/" + second.name + "/report", joining, second.curl_identity()).status == 200);
+    test::write(c.dir() / "second.key", proto::private_key_pem(*key));
+    test::write(c.dir() / "second.crt", second.certificate_pem);
+    CHECK(post(c, "/v1/nodes/" + first.name + "/report", joining,
+               {"--cert", c.dir() / "second.crt", "--key", c.dir() / "second.key"}).status == 200);
+}
+
+TEST_CASE("a renewed certificate is used, and the one before is refused once it is") {
+    coordinator_process c;
+    c.start();
+    auto node = enroll(c);
+    auto key = proto::private_key_from_pem(test::read(node.key_path));
+    const std::string renew = proto::renew_request{proto::make_csr_pem(*key, node.name)}.to_json().dump();
+    auto r = post(c, "/v1/nodes/" + node.name + "/renew", renew, node.curl_identity());
+    REQUIRE(r.status == 200);
+    const std::string renewed = proto::renew_response::from_json(proto::parse_json(r.body)).certificate_pem;
+    CHECK(renewed != test::read(node.cert_path));
+    // Asked again before it is used (the answer was lost): the same certificate.
+    r = post(c, "/v1/nodes/" + node.name + "/renew", renew, node.curl_identity());
+    CHECK(proto::renew_response::from_json(proto::parse_json(r.body)).certificate_pem == renewed);
+    // Until then the current certificate still speaks.
+    CHECK(post(c, "/v1/nodes/" + node.name + "/report", joining, node.curl_identity()).status == 200);
+
+    test::write(c.dir() / "renewed.crt", renewed);
+    CHECK(post(c, "/v1/nodes/" + node.name + "/report", joining, {"--cert", c.dir() / "renewed.crt", "--key", node.key_path})
+              .status == 200);
+    r = post(c, "/v1/nodes/" + node.name + "/report", joining, node.curl_identity());
+    CHECK(r.status == 403);
+    CHECK(error_code(r) == "certificate_superseded");
+
+    // Renewal keeps the key: a request for another is refused, naming the field.
+    auto other = proto::generate_p256_key();
+    r = post(c, "/v1/nodes/" + node.name + "/renew", proto::renew_request{proto::make_csr_pem(*other, node.name)}.to_json().dump(),
+             {"--cert", c.dir() / "renewed.crt", "--key", node.key_path});
+    CHECK(r.status == 400);
+    CHECK_THAT(error_message(r), Catch::Contains("field 'csr'") && Catch::Contains("enrolling again"));
+}
+
+TEST_CASE("nodes delete revokes a node's certificate from the next request on, over real TLS") {
+    coordinator_process c;
+    c.start();
+    auto node = enroll(c);
+    CHECK(post(c, "/v1/nodes/" + node.name + "/report", joining, node.curl_identity()).status == 200);
+    auto del = test::run({GRAFT_COORDINATOR_BIN, "nodes", "delete", node.name, "--config", c.config_path()});
+    REQUIRE(del.exit_code == 0);
+    for (const char* action : {"report", "join", "renew"}) {
+        INFO(action);
+        auto r = post(c, "/v1/nodes/" + node.name + "/" + action, "{}", node.curl_identity());
+        CHECK(r.status == 403);
+        CHECK(error_code(r) == "certificate_revoked");
+    }
+    CHECK(node_count(c) == 0);
 }
 
 TEST_CASE("a wrong or expired enrollment token gets 401 and no node is created") {

@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <set>
+
 using namespace graft;
 using namespace graft::coordinator;
 
@@ -150,6 +152,7 @@ TEST_CASE("a registry written by the first release gains the join credential col
               join_command TEXT NOT NULL DEFAULT '', join_issued_at INTEGER, join_expires_at INTEGER);
             CREATE TABLE phase_history (node TEXT NOT NULL REFERENCES nodes(name), phase TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);
             INSERT INTO nodes VALUES ('node-1', 'aaaa', '', 'Pi', 'aarch64', '10.0.0.5', '{}', 'joined', '', '01', 1, 2, '', NULL, NULL);
+            INSERT INTO enrollment_tokens VALUES ('abcdefgh', 'hash', 4102444800, 2);
         )sql";
         REQUIRE(sqlite3_exec(db, v1, nullptr, nullptr, nullptr) == SQLITE_OK);
         sqlite3_close(db);
@@ -161,9 +164,36 @@ TEST_CASE("a registry written by the first release gains the join credential col
     CHECK(node->join_credential.empty());
     CHECK(reg->record_join("node-1", "kubeadm join ...", 3, 903, "abcdef"));
     CHECK(reg->find("node-1")->join_credential == "abcdef");
+    // Its token keeps working, with the policy tokens had then: any machine, no approval.
+    const auto tokens = reg->tokens();
+    REQUIRE(tokens.size() == 1);
+    CHECK(tokens[0].uses_left == 2);
+    CHECK(tokens[0].approval == approval_mode::automatic);
+    CHECK(tokens[0].allow.empty());
+    CHECK_FALSE(tokens[0].revoked_at);
+    CHECK(reg->find("node-1")->conflict.empty());
     CHECK_FALSE(reg->clear_join_credential("node-1", "other1"));
     CHECK(reg->clear_join_credential("node-1", "abcdef"));
     reg.reset();
     // Opening it again migrates nothing twice.
     CHECK(open_sqlite_registry(dir / "registry.db")->find("node-1"));
+}
+
+TEST_CASE("purging takes out tokens expired or revoked before the cutoff, and keeps the rest") {
+    test::temp_dir dir;
+    auto reg = open_sqlite_registry(dir / "registry.db");
+    const auto now = proto::clock::now();
+    const auto t = proto::to_unix(now);
+    auto live = make_enrollment_token(now, std::chrono::hours(1), std::nullopt);
+    auto expired_long_ago = make_enrollment_token(now - std::chrono::hours(3), std::chrono::hours(1), std::nullopt);
+    auto expired_just_now = make_enrollment_token(now - std::chrono::minutes(70), std::chrono::hours(1), std::nullopt);
+    auto revoked = make_enrollment_token(now, std::chrono::hours(1), std::nullopt);
+    for (const auto* token : {&live, &expired_long_ago, &expired_just_now, &revoked}) reg->add_token(token->stored);
+    REQUIRE(reg->revoke_token(revoked.stored.id, t - 7200));
+    CHECK_FALSE(reg->revoke_token("zzzzzzzz", t));
+
+    CHECK(reg->purge_tokens(t - 3600) == 2);
+    std::set<std::string> left;
+    for (const auto& token : reg->tokens()) left.insert(token.id);
+    CHECK(left == std::set<std::string>{live.stored.id, expired_just_now.stored.id});
 }

@@ -149,12 +149,16 @@ TEST_CASE("node endpoints need the node's own certificate") {
     CHECK(f.registry->find("node-1")->phase == "joining");
 }
 
-TEST_CASE("a node cannot report a phase only the coordinator sets") {
+TEST_CASE("a node cannot report a phase only the coordinator or the cluster sets") {
     fixture f;
     REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
-    auto res = f.call(http::verb::post, "/v1/nodes/node-1/report", R"({"phase":"pending_approval"})", "node-1");
-    CHECK(res.result() == http::status::bad_request);
-    CHECK_THAT(error_message(res), Catch::Contains("field 'phase'"));
+    for (const char* phase : {"pending_approval", "flashed", "ready", "deleted", "denied"}) {
+        INFO(phase);
+        auto res = f.call(http::verb::post, "/v1/nodes/node-1/report", std::string(R"({"phase":")") + phase + "\"}", "node-1");
+        CHECK(res.result() == http::status::bad_request);
+        CHECK_THAT(error_message(res), Catch::Contains("field 'phase'"));
+        CHECK(f.registry->find("node-1")->phase == "enrolled");
+    }
 }
 
 TEST_CASE("a join request returns the node's own spec and records it redacted") {
@@ -257,8 +261,10 @@ TEST_CASE("a certificate superseded by a new enrollment no longer speaks for the
     fixture f;
     REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
     const std::string old_serial = f.registry->find("node-1")->certificate_serial;
-    // The same machine enrolls again (re-flashed: a new key), and is given a new certificate.
+    // The same machine enrolls again (re-flashed: a new key, which the operator accepted), and is given a new
+    // certificate.
     f.node_key = proto::generate_p256_key();
+    REQUIRE(f.registry->allow_replacement("node-1"));
     REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
     REQUIRE(f.registry->find("node-1")->certificate_serial != old_serial);
 
@@ -289,4 +295,183 @@ TEST_CASE("a deleted node cannot un-delete itself by reporting, and gets no join
     CHECK(res.result() == http::status::forbidden);
     CHECK(error_code(res) == "node_deleted");
     CHECK(f.registry->find("node-1")->join_command.empty());
+}
+
+namespace {
+// The enrollment body of the fixture's key, from a board with this serial number.
+proto::json from_board(fixture& f, const std::string& serial, std::string machine_id = std::string(32, 'a')) {
+    auto body = f.enroll_body(std::move(machine_id));
+    body["facts"]["serial"] = serial;
+    return body;
+}
+std::optional<std::int64_t> uses_left(fixture& f, const std::string& token_id) {
+    for (const auto& t : f.registry->tokens())
+        if (t.id == token_id) return t.uses_left;
+    FAIL("no token " << token_id);
+    return std::nullopt;
+}
+proto::enroll_response enrolled(const response& res) {
+    REQUIRE(res.result() == http::status::ok);
+    return proto::enroll_response::from_json(proto::parse_json(res.body()));
+}
+}  // namespace
+
+TEST_CASE("a stolen machine-id with another key is refused as a conflict, shown on the node, and changes nothing") {
+    fixture f;
+    const auto first = enrolled(f.call(http::verb::post, "/v1/enroll", from_board(f, "10000000a1b2c3d4").dump()));
+    const auto before = *f.registry->find("node-1");
+    const auto uses_before = f.registry->tokens().front().used;
+
+    // Someone with a token and node-1's machine-id (and its serial), but a key of their own.
+    f.node_key = proto::generate_p256_key();
+    auto res = f.call(http::verb::post, "/v1/enroll", from_board(f, "10000000a1b2c3d4").dump());
+    CHECK(res.result() == http::status::conflict);
+    CHECK(error_code(res) == "identity_conflict");
+    CHECK_THAT(error_message(res), Catch::Contains("node-1") && Catch::Contains("nodes replace node-1"));
+    CHECK(res.body().find("BEGIN CERTIFICATE") == std::string::npos);
+
+    const auto after = *f.registry->find("node-1");
+    CHECK(after.certificate_serial == before.certificate_serial);
+    CHECK(after.key_pin == before.key_pin);
+    CHECK(after.phase == before.phase);
+    CHECK(f.registry->tokens().front().used == uses_before);
+    CHECK(f.registry->list().size() == 1);
+    // The operator sees it on the node, with the way to accept it.
+    auto status = proto::node_status::from_json(proto::parse_json(f.call(http::verb::get, "/v1/nodes/node-1", "").body()));
+    CHECK_THAT(status.conflict, Catch::Contains("192.0.2.7") && Catch::Contains("nodes replace node-1"));
+    // The real node still speaks with its certificate.
+    CHECK(f.call(http::verb::post, "/v1/nodes/node-1/report", R"({"phase": "configuring"})", "node-1").result() ==
+          http::status::ok);
+    CHECK(first.node_name == "node-1");
+}
+
+TEST_CASE("nodes replace accepts the refused key as the node's re-flash, and the old certificate stops speaking") {
+    fixture f;
+    enrolled(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()));
+    const std::string old_serial = f.registry->find("node-1")->certificate_serial;
+    f.node_key = proto::generate_p256_key();  // the card was re-flashed: a new key
+    REQUIRE(error_code(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump())) == "identity_conflict");
+
+    REQUIRE(f.registry->allow_replacement("node-1"));
+    const auto again = enrolled(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()));
+    CHECK(again.node_name == "node-1");
+    CHECK(proto::certificate_matches_key(*proto::certificate_from_pem(again.certificate_pem), *f.node_key));
+    const auto node = *f.registry->find("node-1");
+    CHECK(node.conflict.empty());
+    CHECK(node.replace_key_pin.empty());
+    CHECK(error_code(f.call(http::verb::post, "/v1/nodes/node-1/report", R"({"phase": "configuring"})", "node-1",
+                            old_serial)) == "certificate_superseded");
+
+    // The leave was for that key only, and is used up: yet another key is a conflict again.
+    f.node_key = proto::generate_p256_key();
+    CHECK(error_code(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump())) == "identity_conflict");
+}
+
+TEST_CASE("a node showing its current certificate may enroll again with a new key") {
+    fixture f;
+    enrolled(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()));
+    const std::string serial = f.registry->find("node-1")->certificate_serial;
+    f.node_key = proto::generate_p256_key();
+    request req{http::verb::post, "/v1/enroll", 11};
+    req.body() = f.enroll_body().dump();
+    req.prepare_payload();
+    auto res = handle(req, {std::string("node-1"), "192.0.2.7", serial}, f.state);
+    CHECK(enrolled(res).node_name == "node-1");
+    CHECK(f.registry->find("node-1")->certificate_serial != serial);
+    // A superseded certificate is not enough.
+    f.node_key = proto::generate_p256_key();
+    req.body() = f.enroll_body().dump();
+    req.prepare_payload();
+    CHECK(error_code(handle(req, {std::string("node-1"), "192.0.2.7", serial}, f.state)) == "identity_conflict");
+}
+
+TEST_CASE("a cloned card on another board is told so, and enrolls as a new node with a fresh machine-id") {
+    fixture f;
+    enrolled(f.call(http::verb::post, "/v1/enroll", from_board(f, "10000000a1b2c3d4").dump()));
+    f.node_key = proto::generate_p256_key();
+    auto res = f.call(http::verb::post, "/v1/enroll", from_board(f, "10000000ffff0000").dump());
+    CHECK(res.result() == http::status::conflict);
+    CHECK(error_code(res) == "machine_id_cloned");
+    CHECK_THAT(f.registry->find("node-1")->conflict, Catch::Contains("clone") && Catch::Contains("10000000ffff0000"));
+
+    auto fresh = from_board(f, "10000000ffff0000", std::string(32, 'c'));
+    fresh["facts"]["cloned_from"] = std::string(32, 'a');
+    CHECK(enrolled(f.call(http::verb::post, "/v1/enroll", fresh.dump())).node_name == "node-2");
+    CHECK(f.registry->find("node-1")->machine_id == std::string(32, 'a'));
+}
+
+TEST_CASE("a token requiring approval keeps the machine pending until an operator decides") {
+    fixture f;
+    auto pending_token = make_enrollment_token(proto::clock::now(), std::chrono::hours(1), 2);
+    pending_token.stored.approval = approval_mode::required;
+    f.registry->add_token(pending_token.stored);
+    const auto body = with_token(f.enroll_body(), pending_token.text);
+
+    auto res = f.call(http::verb::post, "/v1/enroll", body.dump());
+    CHECK(res.result() == http::status::accepted);
+    CHECK(res[http::field::retry_after] == "30");
+    auto status = proto::node_status::from_json(proto::parse_json(res.body()));
+    CHECK(status.phase == "pending_approval");
+    CHECK_THAT(status.reason, Catch::Contains("nodes approve node-1"));
+    CHECK(res.body().find("BEGIN CERTIFICATE") == std::string::npos);
+    // Asking again while it waits spends no use.
+    CHECK(f.call(http::verb::post, "/v1/enroll", body.dump()).result() == http::status::accepted);
+    CHECK(uses_left(f, pending_token.stored.id) == 1);
+
+    REQUIRE(f.registry->approve("node-1", proto::to_unix(proto::clock::now())));
+    CHECK(enrolled(f.call(http::verb::post, "/v1/enroll", body.dump())).node_name == "node-1");
+    CHECK(uses_left(f, pending_token.stored.id) == 1);
+    CHECK_FALSE(f.registry->approve("node-1", 0));  // not pending any more
+
+    // Another machine, denied: refused from then on, with the way out named.
+    const auto other = with_token(f.enroll_body(std::string(32, 'b')), pending_token.text);
+    REQUIRE(f.call(http::verb::post, "/v1/enroll", other.dump()).result() == http::status::accepted);
+    REQUIRE(f.registry->deny("node-2", 0));
+    res = f.call(http::verb::post, "/v1/enroll", other.dump());
+    CHECK(res.result() == http::status::forbidden);
+    CHECK(error_code(res) == "enrollment_denied");
+    CHECK_THAT(error_message(res), Catch::Contains("nodes delete node-2"));
+    CHECK(f.registry->find("node-2")->phase == "denied");
+}
+
+TEST_CASE("a token with an allow-list admits only the machines on it, and a revoked token none") {
+    fixture f;
+    auto listed = make_enrollment_token(proto::clock::now(), std::chrono::hours(1), std::nullopt);
+    listed.stored.allow = {"serial:10000000a1b2c3d4", "mac:dc:a6:32:01:02:03"};
+    f.registry->add_token(listed.stored);
+
+    auto stranger = with_token(from_board(f, "10000000ffff0000", std::string(32, 'b')), listed.text);
+    auto res = f.call(http::verb::post, "/v1/enroll", stranger.dump());
+    CHECK(res.result() == http::status::forbidden);
+    CHECK(error_code(res) == "enrollment_not_allowed");
+    CHECK_THAT(error_message(res), Catch::Contains("10000000ffff0000"));
+    CHECK(f.registry->list().empty());
+
+    auto by_mac = with_token(f.enroll_body(std::string(32, 'c')), listed.text);
+    by_mac["facts"]["macs"] = {"dc:a6:32:01:02:03"};
+    CHECK(enrolled(f.call(http::verb::post, "/v1/enroll", by_mac.dump())).node_name == "node-1");
+    CHECK(enrolled(f.call(http::verb::post, "/v1/enroll",
+                          with_token(from_board(f, "10000000a1b2c3d4", std::string(32, 'd')), listed.text).dump()))
+              .node_name == "node-2");
+
+    REQUIRE(f.registry->revoke_token(listed.stored.id, proto::to_unix(proto::clock::now())));
+    res = f.call(http::verb::post, "/v1/enroll",
+                 with_token(from_board(f, "10000000a1b2c3d4", std::string(32, 'e')), listed.text).dump());
+    CHECK(res.result() == http::status::unauthorized);
+    CHECK(error_code(res) == "enrollment_token_revoked");
+    CHECK(f.registry->list().size() == 2);
+}
+
+TEST_CASE("a deleted node's certificate is refused from the next request on") {
+    fixture f;
+    enrolled(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()));
+    const std::string serial = f.registry->find("node-1")->certificate_serial;
+    REQUIRE(f.registry->remove("node-1"));
+    for (const char* action : {"report", "join"}) {
+        auto res = f.call(http::verb::post, std::string("/v1/nodes/node-1/") + action, R"({})", "node-1", serial);
+        CHECK(res.result() == http::status::forbidden);
+        CHECK(error_code(res) == "certificate_revoked");
+    }
+    // Its machine enrolls afresh, under a new name.
+    CHECK(enrolled(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump())).node_name == "node-2");
 }
