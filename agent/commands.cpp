@@ -8,6 +8,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <iostream>
 
 namespace graft::agent {
@@ -44,6 +45,10 @@ Commands:
       Make those changes to the files under DIR (a mounted image or a copy of a node's filesystem). With --root /,
       also perform the actions on the running system (D-Bus calls to systemd, swapoff, module loads); elsewhere they
       are listed. It never reboots: `run` does that, once, when the kernel command line changed.
+  renew [--root DIR] [--force] [--retry-max-ms N]
+      Renew this node's certificate over its current one, with the same key, once it is past two thirds of
+      its life (with jitter); --force renews now. `run` does this too; graft-agent-renew.timer runs it daily
+      for nodes whose agent has finished. The old certificate works until the node first uses the new one.
   status [--root DIR] [--json]
       Print what this node has saved: its name, phase, certificate and history.
   help, --help
@@ -95,6 +100,14 @@ int run_command_line(const std::vector<std::string>& args) {
         if (command == "prepare") {
             proto::cli_args cli(rest, {"root", "profile"}, {});
             return prepare(cli.required("root"), cli.required("profile"));
+        }
+        if (command == "renew") {
+            proto::cli_args cli(rest, {"root", "retry-max-ms"}, {"force"});
+            run_options options;
+            options.root = cli.value("root").value_or("/");
+            options.backoff_cap = std::chrono::milliseconds(cli.number("retry-max-ms", 60000, 1, 3'600'000));
+            options.backoff_initial = std::min(options.backoff_initial, options.backoff_cap);
+            return renew_certificate(options, cli.has("force"));
         }
         if (command == "status") {
             proto::cli_args cli(rest, {"root"}, {"json"});

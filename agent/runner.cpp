@@ -32,6 +32,7 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <random>
 #include <system_error>
 
 namespace graft::agent {
@@ -104,6 +105,7 @@ public:
             if (!store_.has("board.json")) store_.write("board.json", gather_facts(options_.root).to_json().dump(), 0600);
         }
         use_node_identity();
+        co_await renew_if_due(false);
 
         if (state_.phase == proto::phase::ready) {
             proto::log_info("node " + state_.node_name + " is Ready; nothing to do", {{"GRAFT_NODE", state_.node_name}});
@@ -270,6 +272,59 @@ private:
         node_tls_->use_identity(store_.read("node.crt"), store_.read("node.key"));
     }
 
+    // Renews the node's certificate, with the same key, over the current one, once it is due (or when forced).
+    // Returns whether it did.
+    net::awaitable<bool> renew_if_due(bool force) {
+        auto current = proto::certificate_from_pem(store_.read("node.crt"));
+        std::uniform_real_distribution<double> jitter(0.0, 1.0);
+        std::random_device random;
+        if (!force && !renewal_due(proto::not_before(*current), proto::not_after(*current), std::chrono::system_clock::now(),
+                                   jitter(random)))
+            co_return false;
+        auto key = proto::private_key_from_pem(store_.read("node.key"));
+        const std::string body = proto::renew_request{proto::make_csr_pem(*key, state_.node_name)}.to_json().dump();
+        auto res = co_await request(node_tls_->context(), verb::post, "/v1/nodes/" + state_.node_name + "/renew", body,
+                                    "renewing the certificate");
+        if (res.status != 200) throw refused("the coordinator refused to renew this node's certificate: " + error_message(res));
+        proto::renew_response renewed;
+        try {
+            renewed = proto::renew_response::from_json(proto::parse_json(res.body));
+        } catch (const proto::validation_error& e) {
+            throw refused(std::string("the coordinator's renewal answer is malformed: ") + e.what());
+        }
+        auto cert = proto::certificate_from_pem(renewed.certificate_pem);
+        auto ca = proto::certificate_from_pem(store_.read("ca.crt"));
+        if (!proto::certificate_matches_key(*cert, *key))
+            throw refused("the renewed certificate is not for this node's key");
+        if (auto why = proto::verify_certificate(*cert, *ca, proto::certificate_use::client); !why.empty())
+            throw refused("the renewed certificate does not verify against the coordinator's CA: " + why);
+        if (proto::subject_common_name(*cert) != state_.node_name)
+            throw refused("the renewed certificate names " + proto::subject_common_name(*cert) + ", not " + state_.node_name);
+        store_.write("node.crt", renewed.certificate_pem, 0644);
+        use_node_identity();
+        proto::log_info("renewed this node's certificate; it is valid until " + proto::to_rfc3339(proto::not_after(*cert)),
+                        {{"GRAFT_NODE", state_.node_name}}, proto::message_id::certificate_renewed);
+        co_return true;
+    }
+
+public:
+    // `graft-agent renew`: the renewal alone, for a node that has enrolled.
+    net::awaitable<int> renew_only(bool force) {
+        state_ = store_.load();
+        if (state_.node_name.empty() || !store_.has("node.crt"))
+            throw refused("this node has not enrolled yet (no " + store_.path("node.crt") + "): there is nothing to renew");
+        use_node_identity();
+        const bool renewed = co_await renew_if_due(force);
+        if (!renewed) {
+            auto cert = proto::certificate_from_pem(store_.read("node.crt"));
+            std::cout << "the certificate of " << state_.node_name << " is valid until "
+                      << proto::to_rfc3339(proto::not_after(*cert)) << "; not due for renewal yet\n";
+        }
+        co_return 0;
+    }
+
+private:
+
     // Reports a phase; returns the coordinator's view of the node, which has the cluster's word on readiness.
     net::awaitable<proto::node_status> report(proto::phase p, std::string message,
                                               std::optional<std::string> address = std::nullopt) {
@@ -415,6 +470,7 @@ private:
                               "no kubeconfig)");
                 co_return 0;
             }
+            co_await renew_if_due(false);  // a node that takes weeks to be Ready keeps a valid certificate
             if (status.phase == "ready") {
                 enter(proto::phase::ready);
                 proto::log_info("node " + state_.node_name + " is Ready", {{"GRAFT_NODE", state_.node_name}, {"GRAFT_PHASE", "ready"}},
@@ -467,6 +523,39 @@ int run_agent(const run_options& options) {
     proto::notify("READY=1");
     proto::start_watchdog(io);
     while (!exit_code && io.run_one() > 0) {}
+    if (failure) {
+        try {
+            std::rethrow_exception(failure);
+        } catch (const refused& e) {
+            proto::log_error(e.what());
+            return 1;
+        }
+    }
+    return exit_code.value_or(1);
+}
+
+bool renewal_due(std::chrono::system_clock::time_point not_before, std::chrono::system_clock::time_point not_after,
+                 std::chrono::system_clock::time_point now, double jitter) {
+    const auto life = not_after - not_before;
+    const auto when = not_before + life * 2 / 3 - std::chrono::duration_cast<std::chrono::system_clock::duration>(life * (jitter / 10));
+    return now >= when;
+}
+
+int renew_certificate(const run_options& options, bool force) {
+    state_store store(options.root);
+    if (!store.has("state.json"))
+        throw std::runtime_error("this node has not enrolled yet (no " + store.path("state.json") + "): there is nothing to renew");
+    boot_config config;
+    config.coordinator = store.load().coordinator;
+    agent_run agent(options, std::move(config));
+    net::io_context io;
+    std::optional<int> exit_code;
+    std::exception_ptr failure;
+    net::co_spawn(io, agent.renew_only(force), [&](std::exception_ptr e, int code) {
+        failure = e;
+        exit_code = code;
+    });
+    io.run();
     if (failure) {
         try {
             std::rethrow_exception(failure);

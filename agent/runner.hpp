@@ -31,6 +31,16 @@ struct run_options {
 // not match the pin) or when max_join_attempts ran out.
 int run_agent(const run_options& options);
 
+// Whether a certificate valid from `not_before` to `not_after` is due for renewal at `now`: past two thirds of its
+// life, brought forward by `jitter` (0 to 1) times a tenth of it, so a fleet enrolled together does not renew
+// together.
+bool renewal_due(std::chrono::system_clock::time_point not_before, std::chrono::system_clock::time_point not_after,
+                 std::chrono::system_clock::time_point now, double jitter);
+
+// `graft-agent renew`: renews the node's certificate over its current one when it is due (or `force`). 0 when it
+// was renewed or is not due yet, 1 when the coordinator refused.
+int renew_certificate(const run_options& options, bool force);
+
 // Prints the local state under ROOT for `graft-agent status`.
 int print_status(const std::string& root, bool as_json);
 

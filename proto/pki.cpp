@@ -291,6 +291,12 @@ std::chrono::system_clock::time_point not_after(X509& cert) {
     return std::chrono::system_clock::from_time_t(timegm(&tm));
 }
 
+std::chrono::system_clock::time_point not_before(X509& cert) {
+    struct tm tm {};
+    openssl_check(ASN1_TIME_to_tm(X509_get0_notBefore(&cert), &tm) == 1, "ASN1_TIME_to_tm");
+    return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
 bool certificate_matches_key(X509& cert, EVP_PKEY& key) {
     return X509_check_private_key(&cert, &key) == 1 || (openssl_clear_errors(), false);
 }

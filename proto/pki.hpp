@@ -70,6 +70,7 @@ bool is_spki_pin(std::string_view pin);
 std::string subject_common_name(X509& cert);
 std::string serial_hex(X509& cert);
 std::chrono::system_clock::time_point not_after(X509& cert);
+std::chrono::system_clock::time_point not_before(X509& cert);
 // True when the certificate's public key is the public half of `key`.
 bool certificate_matches_key(X509& cert, EVP_PKEY& key);
 

@@ -1,6 +1,7 @@
 // Real graft-agent processes, each on a sandbox root, against a real graft-coordinator on 127.0.0.1. The join
 // program on both sides is tests/fixtures/fake-kubeadm, which stands in for kubeadm (see its header).
 #include "proto/messages.hpp"
+#include "proto/pki.hpp"
 #include "support/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -343,4 +344,42 @@ TEST_CASE("a node enrolling with an approval-required token waits until nodes ap
     auto again = coordinator_command(c, {"nodes", "approve", "node-1"});
     CHECK(again.exit_code == 1);
     CHECK_THAT(again.output, Catch::Contains("not pending_approval"));
+}
+
+TEST_CASE("graft-agent renew gets a new certificate for the same key, which takes over once the node uses it") {
+    coordinator_process c;
+    c.start();
+    auto n = make_node(c, "sandbox", c.boot_json());
+    REQUIRE(test::run(agent_argv(n), c.env()).exit_code == 0);
+    const std::string dir = n.root + "/var/lib/graft/";
+    const std::string old_cert = test::read(dir + "node.crt");
+    test::write(c.dir() / "old.crt", old_cert);
+
+    auto not_due = test::run({GRAFT_AGENT_BIN, "renew", "--root", n.root});
+    CHECK(not_due.exit_code == 0);
+    CHECK_THAT(not_due.output, Catch::Contains("not due for renewal yet"));
+    CHECK(test::read(dir + "node.crt") == old_cert);
+
+    auto renewed = test::run({GRAFT_AGENT_BIN, "renew", "--root", n.root, "--force"});
+    INFO(renewed.output);
+    CHECK(renewed.exit_code == 0);
+    CHECK_THAT(renewed.output, Catch::Contains("renewed this node's certificate"));
+    const std::string new_cert = test::read(dir + "node.crt");
+    CHECK(new_cert != old_cert);
+    auto key = proto::private_key_from_pem(test::read(dir + "node.key"));
+    CHECK(proto::certificate_matches_key(*proto::certificate_from_pem(new_cert), *key));
+    CHECK(test::file_mode(dir + "node.key") == 0600);
+
+    // The agent's next start speaks with the new certificate; from then on the old one is refused.
+    CHECK(test::run(agent_argv(n), c.env()).exit_code == 0);
+    test::write(c.dir() / "body.json", R"({"phase": "joined"})");
+    auto old = test::curl(c.url() + "/v1/nodes/node-1/report",
+                          {"--cacert", c.ca_path(), "-X", "POST", "--data-binary", "@" + (c.dir() / "body.json"), "--cert",
+                           c.dir() / "old.crt", "--key", dir + "node.key"});
+    CHECK(old.status == 403);
+    CHECK_THAT(old.body, Catch::Contains("certificate_superseded"));
+
+    auto never = test::run({GRAFT_AGENT_BIN, "renew", "--root", c.dir() / "nowhere"});
+    CHECK(never.exit_code == 1);
+    CHECK_THAT(never.output, Catch::Contains("has not enrolled yet"));
 }

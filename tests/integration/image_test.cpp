@@ -75,6 +75,8 @@ TEST_CASE("graft-image writes graft.json to the boot partition and the overlay i
     CHECK_THAT(stat, Catch::Contains("Mode:  0755") && Catch::Contains("User:     0") && Catch::Contains("Group:     0"));
     CHECK_THAT(debugfs(image, "stat /etc/systemd/system/multi-user.target.wants/graft-agent.service"),
                Catch::Contains("Type: symlink") && Catch::Contains("/lib/systemd/system/graft-agent.service"));
+    CHECK_THAT(debugfs(image, "stat /etc/systemd/system/timers.target.wants/graft-agent-renew.timer"),
+               Catch::Contains("Type: symlink") && Catch::Contains("/lib/systemd/system/graft-agent-renew.timer"));
     CHECK_THAT(debugfs(image, "cat /usr/lib/systemd/catalog/graft.catalog"), Catch::Contains("-- 84d4fceadd6f4cafa579995e017ca661"));
     CHECK_THAT(debugfs(image, "cat /etc/hostname"), Catch::Contains("raspberrypi"));  // the image's own files stay
 

@@ -59,11 +59,13 @@ private:
 
 }  // namespace
 
-TEST_CASE("systemd-analyze verify accepts both units") {
+TEST_CASE("systemd-analyze verify accepts every unit") {
     test::temp_dir dir;
     auto agent = unit_with_built_binary(dir, "graft-agent.service", "graft-agent", GRAFT_AGENT_BIN);
+    auto renew = unit_with_built_binary(dir, "graft-agent-renew.service", "graft-agent", GRAFT_AGENT_BIN);
+    auto timer = unit_with_built_binary(dir, "graft-agent-renew.timer", "graft-agent", GRAFT_AGENT_BIN);
     auto coordinator = unit_with_built_binary(dir, "graft-coordinator.service", "graft-coordinator", GRAFT_COORDINATOR_BIN);
-    auto r = test::run({"systemd-analyze", "verify", agent, coordinator});
+    auto r = test::run({"systemd-analyze", "verify", agent, renew, timer, coordinator});
     INFO(r.output);
     CHECK(r.exit_code == 0);
     CHECK(r.output.empty());

@@ -1,3 +1,4 @@
+#include "agent/runner.hpp"
 #include "agent/state.hpp"
 
 #include "support/support.hpp"
@@ -48,4 +49,17 @@ TEST_CASE("the history keeps the last hundred events") {
     for (int i = 0; i < 150; ++i) s.enter(proto::phase::failed, std::to_string(i));
     CHECK(s.history.size() == 100);
     CHECK(s.history.front().message == "50");
+}
+
+TEST_CASE("a certificate is due for renewal past two thirds of its life, brought forward by at most a tenth by jitter") {
+    using namespace std::chrono;
+    const system_clock::time_point start{seconds(1'800'000'000)};
+    const auto end = start + hours(24 * 30);  // the coordinator's default lifetime
+    CHECK_FALSE(agent::renewal_due(start, end, start + hours(24 * 19), 0.0));
+    CHECK_FALSE(agent::renewal_due(start, end, start + hours(24 * 20) - seconds(1), 0.0));
+    CHECK(agent::renewal_due(start, end, start + hours(24 * 20), 0.0));
+    // Full jitter brings it forward by three days, and no further.
+    CHECK(agent::renewal_due(start, end, start + hours(24 * 17), 1.0));
+    CHECK_FALSE(agent::renewal_due(start, end, start + hours(24 * 17) - seconds(1), 1.0));
+    CHECK(agent::renewal_due(start, end, end + hours(1), 0.5));  // an expired one, too
 }
