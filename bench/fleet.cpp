@@ -15,6 +15,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
@@ -22,6 +23,8 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+
+#include <sys/resource.h>
 
 namespace net = boost::asio;
 namespace http = boost::beast::http;
@@ -34,21 +37,32 @@ struct run_stats {
     std::map<std::string, std::vector<double>> latency_ms;  // by call
     int completed = 0;
     int failed = 0;
+    std::map<unsigned, int> told_to_wait;  // 429 and 503 answers, each honoured by waiting its Retry-After
     std::string first_error;
 };
 
+// One call, asked again after the Retry-After of a 429 or 503 as an agent does. The latency counts every try.
 net::awaitable<proto::http_result> timed(run_stats& stats, const std::string& call, net::ssl::context& tls,
                                          const proto::https_endpoint& ep, http::verb verb, std::string target,
                                          std::string body) {
     auto start = steady::now();
-    auto r = co_await proto::https_call(tls, ep, verb, std::move(target), std::move(body), std::chrono::seconds(30));
-    stats.latency_ms[call].push_back(std::chrono::duration<double, std::milli>(steady::now() - start).count());
-    if (r.status != 200) throw std::runtime_error(call + ": HTTP " + std::to_string(r.status) + " " + r.body);
-    co_return r;
+    for (;;) {
+        auto r = co_await proto::https_call(tls, ep, verb, target, body, std::chrono::seconds(30));
+        if (r.status == 429 || r.status == 503) {
+            ++stats.told_to_wait[r.status];
+            const long long seconds = r.retry_after.empty() ? 1 : std::stoll(r.retry_after.substr(0, 6));
+            net::steady_timer wait(co_await net::this_coro::executor, std::chrono::seconds(std::max(1LL, seconds)));
+            co_await wait.async_wait(net::use_awaitable);
+            continue;
+        }
+        stats.latency_ms[call].push_back(std::chrono::duration<double, std::milli>(steady::now() - start).count());
+        if (r.status != 200) throw std::runtime_error(call + ": HTTP " + std::to_string(r.status) + " " + r.body);
+        co_return r;
+    }
 }
 
-net::awaitable<void> one_agent(run_stats& stats, const proto::https_endpoint& ep, const std::string& pin,
-                               const std::string& token) {
+net::awaitable<void> one_agent(run_stats& stats, proto::https_endpoint ep, const std::string& pin,
+                               const std::string& token, bool enroll_only) {
     try {
         auto key = proto::generate_p256_key();
         proto::enroll_request req;
@@ -61,6 +75,10 @@ net::awaitable<void> one_agent(run_stats& stats, const proto::https_endpoint& ep
         auto pinned = proto::client_tls::pinned(pin);
         auto r = co_await timed(stats, "enroll", pinned->context(), ep, http::verb::post, "/v1/enroll", req.to_json().dump());
         auto enrolled = proto::enroll_response::from_json(proto::parse_json(r.body));
+        if (enroll_only) {
+            ++stats.completed;
+            co_return;
+        }
 
         auto tls = proto::client_tls::trusting(enrolled.ca_certificate_pem);
         tls->use_identity(enrolled.certificate_pem, proto::private_key_pem(*key));
@@ -86,27 +104,43 @@ double percentile(std::vector<double> v, double p) {
 
 int main(int argc, char** argv) {
     try {
-        proto::cli_args args(std::vector<std::string>(argv + 1, argv + argc), {"boot-config", "nodes", "concurrency"}, {"help"});
+        proto::cli_args args(std::vector<std::string>(argv + 1, argv + argc), {"boot-config", "nodes", "concurrency", "sources"},
+                             {"help", "enroll-only"});
         if (args.has("help")) {
-            std::cout << "usage: graft-fleet --boot-config GRAFT_JSON [--nodes N] [--concurrency C]\n"
+            std::cout << "usage: graft-fleet --boot-config GRAFT_JSON [--nodes N] [--concurrency C] [--sources S] [--enroll-only]\n"
                          "Simulates N first boots (default 200), at most C at once (default 20), against the coordinator "
-                         "that GRAFT_JSON names.\n";
+                         "that GRAFT_JSON names.\n"
+                         "--sources S spreads the nodes over S loopback addresses (127.0.1.1 on), as a fleet comes from "
+                         "many; --enroll-only stops each after its enrollment. A 429 or 503 is asked again after its "
+                         "Retry-After, as the agent does.\n";
             return 0;
         }
         const auto boot = proto::parse_json(proto::read_file(args.required("boot-config")));
         const auto ep = proto::parse_https_url(boot.at("coordinator").get<std::string>());
         const std::string pin = boot.at("ca_pin"), token = boot.at("enrollment_token");
         const int nodes = static_cast<int>(args.number("nodes", 200, 1, 100000));
-        const int concurrency = static_cast<int>(args.number("concurrency", 20, 1, 1000));
+        const int concurrency = static_cast<int>(args.number("concurrency", 20, 1, 10000));
+        const int sources = static_cast<int>(args.number("sources", 0, 1, 60000));
+        const bool enroll_only = args.has("enroll-only");
 
+        // Thousands of simulated nodes at once need as many descriptors: take what the hard limit allows.
+        if (rlimit files{}; ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+            files.rlim_cur = files.rlim_max;
+            ::setrlimit(RLIMIT_NOFILE, &files);
+        }
         net::io_context io;
         run_stats stats;
         int started = 0;
         // Each worker runs agents one after another, so at most `concurrency` are in flight.
         auto worker = [&]() -> net::awaitable<void> {
             while (started < nodes) {
+                auto from = ep;
+                if (sources) {
+                    const int n = started % sources + 1;  // 127.0.1.1, 127.0.1.2, ... 127.0.234.255
+                    from.source = "127.0." + std::to_string(1 + n / 256) + "." + std::to_string(n % 256);
+                }
                 ++started;
-                co_await one_agent(stats, ep, pin, token);
+                co_await one_agent(stats, from, pin, token, enroll_only);
             }
         };
         auto start = steady::now();
@@ -121,6 +155,8 @@ int main(int argc, char** argv) {
         for (const auto& [call, v] : stats.latency_ms)
             std::printf("%-8s %8zu %10.2f %10.2f %10.2f\n", call.c_str(), v.size(), percentile(v, 50), percentile(v, 99),
                         percentile(v, 100));
+        for (const auto& [status, count] : stats.told_to_wait)
+            std::printf("answered %u with Retry-After, and asked again: %d times\n", status, count);
         if (stats.failed) {
             std::fprintf(stderr, "graft-fleet: first error: %s\n", stats.first_error.c_str());
             return 1;

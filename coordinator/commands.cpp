@@ -34,6 +34,7 @@
 #include <iostream>
 #include <optional>
 #include <thread>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 namespace graft::coordinator {
@@ -89,11 +90,19 @@ Commands:
       working when the new key enrolls.
   nodes delete NAME --config FILE
       Forget NAME: its certificate is refused from the next request on; its machine enrolls as a new node.
-  serve --config FILE [--handler-threads N] [--watch-timeout SECONDS] [--kube-retry-max-ms N]
+  serve --config FILE [options]
       Run the coordinator's HTTPS API until SIGTERM or SIGINT. With a kubeconfig, it also watches the
-      cluster's Nodes and marks graft nodes ready (revoking their join credential) or deleted. The watch
-      is renewed every --watch-timeout seconds (default 300); after a failure it retries with backoff up
-      to --kube-retry-max-ms (default 30000).
+      cluster's Nodes and marks graft nodes ready (revoking their join credential) or deleted.
+        --handler-threads N       threads that handle requests (default: 4)
+        --watch-timeout SECONDS   the Node watch is renewed this often (default: 300)
+        --kube-retry-max-ms N     longest wait between retries of the Kubernetes API (default: 30000)
+        --max-connections N       connections open at once; beyond, new ones wait in the kernel's
+                                  backlog (default: 4096)
+        --max-connections-per-address N
+                                  connections one address may hold; beyond, closed at once (default: 256)
+        --enroll-rate R           enrollments per second per address, sustained (default: 5)
+        --enroll-burst N          enrollments one address may make at once (default: 60); beyond the
+                                  bucket, 429 with Retry-After
   status --config FILE [--json]
       Ask the running coordinator for every node and print a table (or its JSON).
   help, --help
@@ -167,6 +176,25 @@ void print_boot_config(const coordinator_config& config, const certificate_autho
               << (policy.approval == approval_mode::required ? "; each new machine waits for `nodes approve`" : "")
               << (policy.allow.empty() ? "" : "; only " + std::to_string(policy.allow.size()) + " listed machine(s)")
               << "\n";
+}
+
+// Raises the soft limit on open files to the hard one (the unit sets LimitNOFILE), and returns the connection cap
+// that fits under it with room for the registry, the logs and the programs the join backends run.
+std::size_t fit_descriptor_limit(std::size_t max_connections) {
+    rlimit files{};
+    if (::getrlimit(RLIMIT_NOFILE, &files) != 0) return max_connections;
+    if (files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &files);
+        ::getrlimit(RLIMIT_NOFILE, &files);
+    }
+    constexpr rlim_t reserve = 256;
+    if (files.rlim_cur == RLIM_INFINITY || files.rlim_cur >= max_connections + reserve) return max_connections;
+    const std::size_t fitted = files.rlim_cur > 2 * reserve ? files.rlim_cur - reserve : files.rlim_cur / 2;
+    proto::log_warning("--max-connections " + std::to_string(max_connections) + " does not fit the limit of " +
+                       std::to_string(files.rlim_cur) + " open files; serving at most " + std::to_string(fitted) +
+                       " connections (raise LimitNOFILE in the unit for more)");
+    return fitted;
 }
 
 // HOST:PORT from a flag; a malformed one is a usage error naming the flag.
@@ -386,9 +414,18 @@ int nodes(const std::vector<std::string>& argv) {
 }
 
 int serve(const std::vector<std::string>& argv) {
-    proto::cli_args args(argv, {"config", "handler-threads", "watch-timeout", "kube-retry-max-ms"}, {});
+    proto::cli_args args(argv, {"config", "handler-threads", "watch-timeout", "kube-retry-max-ms", "max-connections",
+                                "max-connections-per-address", "enroll-rate", "enroll-burst"}, {});
     auto config = coordinator_config::load(args.required("config"));
     const auto threads = static_cast<std::size_t>(args.number("handler-threads", 4, 1, 64));
+    admission_limits limits;
+    limits.max_connections = static_cast<std::size_t>(args.number("max-connections", 4096, 16, 1'000'000));
+    limits.max_per_address = static_cast<std::size_t>(
+        args.number("max-connections-per-address", 256, 1, static_cast<long long>(limits.max_connections)));
+    limits.enroll_rate = static_cast<double>(args.number("enroll-rate", 5, 1, 1'000'000));
+    limits.enroll_burst = static_cast<double>(args.number("enroll-burst", 60, 1, 1'000'000));
+    limits.max_connections = fit_descriptor_limit(limits.max_connections);
+    rate_limiter enroll_limiter(limits.enroll_rate, limits.enroll_burst);
     node_watch_settings watch_settings;
     watch_settings.watch_timeout = std::chrono::seconds(args.number("watch-timeout", 300, 1, 3600));
     watch_settings.backoff_cap = std::chrono::milliseconds(args.number("kube-retry-max-ms", 30000, 100, 600000));
@@ -409,6 +446,7 @@ int serve(const std::vector<std::string>& argv) {
     coordinator_state state{*registry, ca, *joins, config.node_name_prefix,
                             std::chrono::duration_cast<std::chrono::seconds>(config.certificate_lifetime)};
     state.cluster = cluster.get();
+    state.enroll_limiter = &enroll_limiter;
 
     // The Node watch runs on a thread of its own: its API calls block, and must not hold up the server's threads.
     net::io_context watch_io;
@@ -439,7 +477,7 @@ int serve(const std::vector<std::string>& argv) {
     auto [host, port] = split_host_port(config.listen, "listen");
     net::io_context io;
     https_server server(io, tls, {net::ip::make_address(host), static_cast<unsigned short>(std::stoi(port))}, state,
-                        threads);
+                        threads, {}, limits);
     server.start();
 
     // Expired and revoked enrollment tokens are kept an hour (an agent whose answer was lost may still ask again with

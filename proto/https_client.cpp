@@ -74,7 +74,15 @@ net::awaitable<http_result> https_call(net::ssl::context& ctx, https_endpoint en
 
     beast::get_lowest_layer(stream).expires_after(timeout);
     auto results = co_await resolver.async_resolve(endpoint.host, endpoint.port, net::use_awaitable);
-    co_await beast::get_lowest_layer(stream).async_connect(results, net::use_awaitable);
+    if (endpoint.source.empty()) {
+        co_await beast::get_lowest_layer(stream).async_connect(results, net::use_awaitable);
+    } else {
+        auto& socket = beast::get_lowest_layer(stream).socket();
+        const net::ip::tcp::endpoint remote = results.begin()->endpoint();
+        socket.open(remote.protocol());
+        socket.bind({net::ip::make_address(endpoint.source), 0});
+        co_await beast::get_lowest_layer(stream).async_connect(remote, net::use_awaitable);
+    }
     co_await stream.async_handshake(net::ssl::stream_base::client, net::use_awaitable);
 
     http::request<http::string_body> req{verb, target, 11};

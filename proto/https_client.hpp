@@ -18,6 +18,9 @@ namespace graft::proto {
 struct https_endpoint {
     std::string host;  // a DNS name or an IP literal; the server certificate must name it
     std::string port;
+    // The local address to connect from; empty: the system's choice. The fleet benchmark spreads simulated nodes
+    // over loopback addresses with it, as a real fleet comes from many.
+    std::string source = {};
 };
 
 // Parses "https://HOST:PORT" (an IPv6 literal in brackets); throws std::invalid_argument naming what is wrong.

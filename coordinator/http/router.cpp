@@ -54,6 +54,15 @@ std::variant<Message, response> read_body(const request& req, Parse parse) {
 }
 
 response enroll(const request& req, const request_context& ctx, coordinator_state& state) {
+    if (state.enroll_limiter)
+        if (auto wait = state.enroll_limiter->take(ctx.remote_address, std::chrono::steady_clock::now())) {
+            response res = error_response(http::status::too_many_requests, "rate_limited",
+                                          "too many enrollments from " + ctx.remote_address +
+                                              " at once; try again after the Retry-After seconds",
+                                          req.version());
+            res.set(http::field::retry_after, std::to_string(std::max<long long>(1, (wait->count() + 999) / 1000)));
+            return res;
+        }
     auto parsed = read_body<proto::enroll_request>(req, proto::enroll_request::from_json);
     if (auto* err = std::get_if<response>(&parsed)) return std::move(*err);
     auto& body = std::get<proto::enroll_request>(parsed);
@@ -362,6 +371,15 @@ response error_response(http::status status, std::string code, std::string messa
 response handle(const request& req, const request_context& ctx, coordinator_state& state) {
     try {
         return route(req, ctx, state);
+    } catch (const registry_unavailable& e) {
+        // Nothing was written (each change is one transaction); the client asks again.
+        proto::log_error(std::string("the node registry cannot be written, answering 503: ") + e.what());
+        response res = error_response(http::status::service_unavailable, "registry_unavailable",
+                                      "the coordinator cannot record anything now (its disk is full or read-only); "
+                                      "nothing was changed, try again after the Retry-After seconds",
+                                      req.version());
+        res.set(http::field::retry_after, "30");
+        return res;
     } catch (const std::exception& e) {
         proto::log_error(std::string("internal error handling ") + std::string(req.method_string()) + " " +
                          std::string(req.target().substr(0, 200)) + ": " + e.what());

@@ -3,6 +3,7 @@
 // sight, so every endpoint is unit-tested directly. docs/protocol.md lists the endpoints and their errors.
 
 #include "coordinator/enroll/authority.hpp"
+#include "coordinator/http/admission.hpp"
 #include "coordinator/join/backend.hpp"
 #include "coordinator/kube/cluster_health.hpp"
 #include "coordinator/store/registry.hpp"
@@ -34,6 +35,8 @@ struct coordinator_state {
     cluster_health* cluster = nullptr;
     // Whether the cluster has a Node of that name (from the Node watch); unset without a kubeconfig.
     std::function<bool(const std::string& name)> name_in_cluster = {};
+    // Enrollments per client address; null: no limit.
+    rate_limiter* enroll_limiter = nullptr;
 };
 
 struct request_context {

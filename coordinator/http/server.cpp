@@ -16,6 +16,8 @@
 #include <openssl/ssl.h>
 
 #include <array>
+#include <memory>
+#include <optional>
 
 namespace graft::coordinator {
 
@@ -53,8 +55,9 @@ bool is_malformed_request(const boost::system::error_code& ec) {
 }  // namespace
 
 https_server::https_server(net::io_context& io, net::ssl::context& tls, const tcp::endpoint& listen,
-                           coordinator_state& state, std::size_t handler_threads, server_timeouts timeouts)
-    : io_(io), tls_(tls), acceptor_(io), state_(state), handlers_(handler_threads), timeouts_(timeouts) {
+                           coordinator_state& state, std::size_t handler_threads, server_timeouts timeouts,
+                           admission_limits limits)
+    : io_(io), tls_(tls), acceptor_(io), state_(state), handlers_(handler_threads), timeouts_(timeouts), limits_(limits) {
     acceptor_.open(listen.protocol());
     acceptor_.set_option(net::socket_base::reuse_address(true));
     acceptor_.bind(listen);
@@ -83,6 +86,11 @@ void https_server::stop() {
 
 net::awaitable<void> https_server::accept_loop() {
     for (;;) {
+        // At the cap, stop accepting: the kernel's backlog holds new connections until a slot frees.
+        while (connections_.full() && acceptor_.is_open()) {
+            net::steady_timer pause(io_, std::chrono::milliseconds(10));
+            co_await pause.async_wait(as_tuple_awaitable);
+        }
         auto [ec, socket] = co_await acceptor_.async_accept(net::make_strand(io_), as_tuple_awaitable);
         if (ec == net::error::operation_aborted || !acceptor_.is_open()) co_return;
         if (ec) {
@@ -92,8 +100,19 @@ net::awaitable<void> https_server::accept_loop() {
             co_await pause.async_wait(as_tuple_awaitable);
             continue;
         }
+        boost::system::error_code peer_ec;
+        std::string address = socket.remote_endpoint(peer_ec).address().to_string();
+        if (peer_ec) continue;  // gone already
+        if (!connections_.open(address)) {
+            // That address holds its share already: closed before any TLS, so it costs nobody else anything.
+            proto::log(proto::log_level::debug, "closed a connection from " + address + ": it already holds " +
+                                                    std::to_string(limits_.max_per_address) + " connections");
+            socket.close(peer_ec);
+            continue;
+        }
         auto executor = socket.get_executor();
-        net::co_spawn(executor, session(std::move(socket)), [](std::exception_ptr e) {
+        net::co_spawn(executor, session(std::move(socket), address), [this, address](std::exception_ptr e) {
+            connections_.close(address);
             if (!e) return;
             try {
                 std::rethrow_exception(e);
@@ -119,14 +138,44 @@ net::awaitable<void> https_server::drain(beast::ssl_stream<beast::tcp_stream>& s
     }
 }
 
-net::awaitable<void> https_server::session(tcp::socket socket) {
+net::awaitable<void> https_server::session(tcp::socket socket, std::string address) {
     boost::system::error_code ec;
     request_context ctx;
-    ctx.remote_address = socket.remote_endpoint(ec).address().to_string();
+    ctx.remote_address = std::move(address);
+    const auto handshake_deadline = std::chrono::steady_clock::now() + timeouts_.handshake;
+
+    // Until its first bytes arrive a connection holds no handshake slot and no TLS state: a socket and this frame.
+    {
+        // The timer's handler may run after the wait is over (both are queued on this connection's strand); the flag
+        // keeps it from touching a socket that has moved on by then.
+        auto waiting = std::make_shared<bool>(true);
+        net::steady_timer deadline(socket.get_executor(), handshake_deadline);
+        deadline.async_wait([&socket, waiting](const boost::system::error_code& e) {
+            boost::system::error_code ignored;
+            if (!e && *waiting) socket.cancel(ignored);
+        });
+        std::tie(ec) = co_await socket.async_wait(tcp::socket::wait_read, as_tuple_awaitable);
+        *waiting = false;
+        deadline.cancel();
+        if (ec) co_return;
+    }
+    // Then it waits its turn for the CPU-heavy handshake.
+    while (handshakes_.load() >= limits_.max_handshakes) {
+        if (std::chrono::steady_clock::now() >= handshake_deadline) co_return;
+        net::steady_timer pause(socket.get_executor(), std::chrono::milliseconds(5));
+        co_await pause.async_wait(as_tuple_awaitable);
+    }
+    struct slot {
+        std::atomic<std::size_t>& count;
+        explicit slot(std::atomic<std::size_t>& c) : count(c) { ++count; }
+        ~slot() { --count; }
+    };
+    std::optional<slot> handshaking(std::in_place, handshakes_);
     beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), tls_);
 
-    beast::get_lowest_layer(stream).expires_after(timeouts_.handshake);
+    beast::get_lowest_layer(stream).expires_at(handshake_deadline);
     std::tie(ec) = co_await stream.async_handshake(net::ssl::stream_base::server, as_tuple_awaitable);
+    handshaking.reset();
     if (ec) {
         proto::log(proto::log_level::debug, "TLS handshake from " + ctx.remote_address + " failed: " + ec.message());
         co_return;
@@ -172,12 +221,20 @@ net::awaitable<void> https_server::session(tcp::socket socket) {
             if (!is_quiet_close(ec) && ec != http::error::partial_message)
                 proto::log(proto::log_level::debug, "reading a request from " + ctx.remote_address + ": " + ec.message());
             break;
+        } else if (queued_requests_.load() >= limits_.max_queued_requests) {
+            // Every handler is busy and the queue is full: asking again shortly is better than waiting here.
+            keep_alive = false;
+            res = error_response(http::status::service_unavailable, "busy",
+                                 "the coordinator is busy with other nodes; try again after the Retry-After seconds");
+            res.set(http::field::retry_after, "2");
         } else {
             const auto& req = parser.get();
             keep_alive = req.keep_alive();
             // Off the network strand: handle() may block on the registry or a join program.
+            ++queued_requests_;
             res = co_await net::co_spawn(handlers_, [&]() -> net::awaitable<response> { co_return handle(req, ctx, state_); },
                                          net::use_awaitable);
+            --queued_requests_;
         }
         res.keep_alive(keep_alive);
         res.set(http::field::server, std::string("graft-coordinator/") + proto::graft_version);

@@ -99,6 +99,12 @@ struct enrollment {
     std::function<std::pair<std::string, std::string>(const std::string& name)> issue_certificate;
 };
 
+// The registry cannot be written now (its disk is full or read-only, or another process holds it locked). Every
+// change is a transaction, so nothing half-written is left; the caller answers 503 and the client tries again.
+struct registry_unavailable : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 // Implementations are safe to call from several threads at once.
 class node_registry {
 public:

@@ -1,5 +1,7 @@
 #include "coordinator/store/sqlite.hpp"
 
+#include "coordinator/store/registry.hpp"
+
 namespace graft::coordinator {
 
 sqlite_db::sqlite_db(const std::string& path) : path_(path) {
@@ -17,7 +19,19 @@ sqlite_db::~sqlite_db() { sqlite3_close(db_); }
 
 void sqlite_db::check(int rc, std::string_view call) {
     if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE) return;
-    throw sqlite_error(std::string(call) + " on " + path_ + " failed: " + sqlite3_errmsg(db_));
+    const std::string what = std::string(call) + " on " + path_ + " failed: " + sqlite3_errmsg(db_);
+    // Conditions of the machine rather than of the request: they pass, and the request can be asked again.
+    switch (rc & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+    case SQLITE_IOERR:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_CANTOPEN:
+        throw registry_unavailable(what);
+    default:
+        throw sqlite_error(what);
+    }
 }
 
 void sqlite_db::exec(std::string_view sql) {

@@ -5,8 +5,15 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <thread>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 using namespace graft;
 using test::coordinator_process;
@@ -303,4 +310,112 @@ TEST_CASE("SIGTERM stops the coordinator cleanly") {
     c.stop();
     CHECK(c.log().find("stopping") != std::string::npos);
     CHECK(get(c, "/healthz").status == 0);
+}
+
+namespace {
+// A TCP connection from `source` (a loopback address of the test's choosing) that never sends a byte.
+int idle_connection(const std::string& source, unsigned short port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source.c_str(), &from.sin_addr);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0);
+    return fd;
+}
+// Whether the coordinator has closed the connection (a read sees the end, or a reset).
+bool closed_by_peer(int fd) {
+    char byte;
+    const auto n = ::recv(fd, &byte, 1, MSG_DONTWAIT | MSG_PEEK);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+}  // namespace
+
+TEST_CASE("a host holding 1100 idle connections keeps only its share, and enrollment from elsewhere is not held up") {
+    coordinator_process c;
+    c.add_serve_flags({"--max-connections-per-address", "100"});
+    c.start();
+    std::vector<int> flood;  // 1,100 connections
+    for (int i = 0; i < 1100; ++i) flood.push_back(idle_connection("127.0.0.2", c.port()));
+    // The coordinator keeps 100 of them, waiting for a first byte that never comes, and closes the rest before any TLS.
+    std::size_t closed = 0;
+    for (int i = 0; i < 100 && closed != 1000; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        closed = static_cast<std::size_t>(std::count_if(flood.begin(), flood.end(), closed_by_peer));
+    }
+    CHECK(closed == 1000);
+
+    // A node on another address enrolls meanwhile. Before the limits the flood took every descriptor, and
+    // enrollment waited for the 10 s handshake timeout to free some; 5 s is a bound on being held up, not a benchmark.
+    auto key = proto::generate_p256_key();
+    auto r = post(c, "/v1/enroll", enroll_body(token_of(c.boot_json()), *key), {"--max-time", "5"});
+    CHECK(r.status == 200);
+    for (int fd : flood) ::close(fd);
+    CHECK(get(c, "/healthz").status == 200);
+}
+
+namespace {
+// A tmpfs of `size` mounted over `dir` (its files copied in first) for as long as it lives: a disk that fills up.
+struct small_disk {
+    std::string dir, saved;
+    small_disk(const std::string& directory, const std::string& size) : dir(directory), saved(directory + ".saved") {
+        REQUIRE(test::run({"cp", "-a", dir, saved}).exit_code == 0);
+        auto m = test::run({"mount", "-t", "tmpfs", "-o", "size=" + size + ",mode=0700", "tmpfs", dir});
+        INFO(m.output);
+        REQUIRE(m.exit_code == 0);
+        REQUIRE(test::run({"cp", "-a", saved + "/.", dir}).exit_code == 0);
+    }
+    ~small_disk() { test::run({"umount", "-l", dir}); }
+    // Writes a file until the disk is full.
+    void fill() const { test::run({"dd", "if=/dev/zero", "of=" + dir + "/filler", "bs=4k"}); }
+    void free_up() const { std::filesystem::remove(dir + "/filler"); }
+};
+}  // namespace
+
+TEST_CASE("a full disk answers 503 with Retry-After, loses nothing, and enrollment goes on once there is room") {
+    INFO("the test suite runs as root (README): mounting a small tmpfs needs it");
+    REQUIRE(::geteuid() == 0);
+    coordinator_process c;
+    small_disk disk(c.state_dir(), "2m");
+    c.start();
+    auto first = enroll(c);
+    disk.fill();
+
+    auto key = proto::generate_p256_key();
+    const std::string body = enroll_body(token_of(c.boot_json()), *key);
+    auto r = post(c, "/v1/enroll", body, {"-D", c.dir() / "headers"});
+    CHECK(r.status == 503);
+    CHECK(error_code(r) == "registry_unavailable");
+    CHECK_THAT(test::read(c.dir() / "headers"), Catch::Contains("retry-after: 30") || Catch::Contains("Retry-After: 30"));
+    CHECK(post(c, "/v1/nodes/" + first.name + "/report", joining, first.curl_identity()).status == 503);
+
+    disk.free_up();
+    r = post(c, "/v1/enroll", body);
+    CHECK(r.status == 200);
+    CHECK(post(c, "/v1/nodes/" + first.name + "/report", joining, first.curl_identity()).status == 200);
+    CHECK(node_count(c) == 2);
+    // Kill -9 and read it again: what was acknowledged is there, what was refused left no trace.
+    c.kill9();
+    c.start();
+    CHECK(node_count(c) == 2);
+    CHECK(proto::node_status::from_json(proto::parse_json(get(c, "/v1/nodes/" + first.name).body)).phase == "joining");
+}
+
+TEST_CASE("2000 agents at once from 500 addresses all enroll, told to come back with 503 or 429 and Retry-After") {
+    coordinator_process c;
+    c.start();
+    test::write(c.dir() / "fleet.json", c.boot_json());
+    // graft-fleet asks again after each Retry-After, as graft-agent does; every one of its 2,000 must end enrolled.
+    auto r = test::run({GRAFT_FLEET_BIN, "--boot-config", c.dir() / "fleet.json", "--nodes", "2000", "--concurrency",
+                        "2000", "--sources", "500", "--enroll-only"});
+    INFO(r.output);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.output, Catch::Contains("2000 completed, 0 failed") && Catch::Contains("with Retry-After, and asked again"));
+    CHECK(node_count(c) == 2000);
+    CHECK(get(c, "/healthz").status == 200);
 }

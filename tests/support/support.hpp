@@ -88,7 +88,7 @@ public:
     std::string ca_path() const { return state_dir() + "/ca.crt"; }
     std::string url() const { return "https://127.0.0.1:" + std::to_string(port_); }
     unsigned short port() const { return port_; }
-    // The graft.json `init` printed.
+    // The graft.json of the token `boot-config` made right after `init`.
     const std::string& boot_json() const { return boot_json_; }
     // A new graft.json from `boot-config`.
     std::string boot_config(const std::vector<std::string>& flags = {});

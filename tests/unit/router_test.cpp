@@ -475,3 +475,16 @@ TEST_CASE("a deleted node's certificate is refused from the next request on") {
     // Its machine enrolls afresh, under a new name.
     CHECK(enrolled(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump())).node_name == "node-2");
 }
+
+TEST_CASE("enrollments beyond an address's bucket get 429 with Retry-After, and write nothing") {
+    fixture f;
+    rate_limiter limiter(0.5, 2.0);  // 2 at once, then one every 2 s
+    f.state.enroll_limiter = &limiter;
+    CHECK(f.call(http::verb::post, "/v1/enroll", f.enroll_body(std::string(32, 'a')).dump()).result() == http::status::ok);
+    CHECK(f.call(http::verb::post, "/v1/enroll", f.enroll_body(std::string(32, 'b')).dump()).result() == http::status::ok);
+    auto res = f.call(http::verb::post, "/v1/enroll", f.enroll_body(std::string(32, 'c')).dump());
+    CHECK(res.result() == http::status::too_many_requests);
+    CHECK(error_code(res) == "rate_limited");
+    CHECK(res[http::field::retry_after] == "2");
+    CHECK(f.registry->list().size() == 2);
+}
