@@ -17,7 +17,9 @@ response json_response(http::status status, const proto::json& body, unsigned ve
     response res{status, version};
     res.set(http::field::content_type, "application/json");
     res.set(http::field::cache_control, "no-store");
-    res.body() = body.dump() + "\n";
+    // Text echoed from a request (a path in a 404, say) may not be UTF-8, which JSON cannot carry: such bytes become
+    // U+FFFD rather than an exception (found by the router fuzz target).
+    res.body() = body.dump(-1, ' ', false, proto::json::error_handler_t::replace) + "\n";
     res.prepare_payload();
     return res;
 }

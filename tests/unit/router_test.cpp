@@ -488,3 +488,13 @@ TEST_CASE("enrollments beyond an address's bucket get 429 with Retry-After, and 
     CHECK(res[http::field::retry_after] == "2");
     CHECK(f.registry->list().size() == 2);
 }
+
+TEST_CASE("a path that is not UTF-8 gets a 404 in valid JSON, not a 500") {
+    fixture f;
+    for (std::string target : {"/\xe6\xe6/healthz", "/v1/nodes/\xff\xfe"}) {
+        auto res = f.call(http::verb::get, target, "");
+        CHECK(res.result() == http::status::not_found);
+        CHECK_NOTHROW(proto::parse_json(res.body()));
+        CHECK_THAT(error_message(res), Catch::Contains("\xef\xbf\xbd"));
+    }
+}
