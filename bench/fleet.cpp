@@ -38,6 +38,7 @@ struct run_stats {
     int completed = 0;
     int failed = 0;
     std::map<unsigned, int> told_to_wait;  // 429 and 503 answers, each honoured by waiting its Retry-After
+    int network_retries = 0;               // connection errors and timeouts, retried with backoff as the agent does
     std::string first_error;
 };
 
@@ -46,8 +47,20 @@ net::awaitable<proto::http_result> timed(run_stats& stats, const std::string& ca
                                          const proto::https_endpoint& ep, http::verb verb, std::string target,
                                          std::string body) {
     auto start = steady::now();
-    for (;;) {
-        auto r = co_await proto::https_call(tls, ep, verb, target, body, std::chrono::seconds(30));
+    auto backoff = std::chrono::milliseconds(500);
+    for (int attempt = 1;; ++attempt) {
+        proto::http_result r;
+        try {
+            r = co_await proto::https_call(tls, ep, verb, target, body, std::chrono::seconds(30));
+        } catch (const std::exception&) {
+            // The agent retries a connection that failed or timed out, with backoff; so does the simulator, a while.
+            if (attempt >= 10) throw;
+            ++stats.network_retries;
+            net::steady_timer wait(co_await net::this_coro::executor, backoff);
+            co_await wait.async_wait(net::use_awaitable);
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(8000));
+            continue;
+        }
         if (r.status == 429 || r.status == 503) {
             ++stats.told_to_wait[r.status];
             const long long seconds = r.retry_after.empty() ? 1 : std::stoll(r.retry_after.substr(0, 6));
@@ -112,7 +125,8 @@ int main(int argc, char** argv) {
                          "that GRAFT_JSON names.\n"
                          "--sources S spreads the nodes over S loopback addresses (127.0.1.1 on), as a fleet comes from "
                          "many; --enroll-only stops each after its enrollment. A 429 or 503 is asked again after its "
-                         "Retry-After, as the agent does.\n";
+                         "Retry-After, and a failed connection retried with backoff (up to 10 tries), as the agent "
+                         "does.\n";
             return 0;
         }
         const auto boot = proto::parse_json(proto::read_file(args.required("boot-config")));
@@ -157,6 +171,8 @@ int main(int argc, char** argv) {
                         percentile(v, 100));
         for (const auto& [status, count] : stats.told_to_wait)
             std::printf("answered %u with Retry-After, and asked again: %d times\n", status, count);
+        if (stats.network_retries)
+            std::printf("connection failed or timed out, and tried again with backoff: %d times\n", stats.network_retries);
         if (stats.failed) {
             std::fprintf(stderr, "graft-fleet: first error: %s\n", stats.first_error.c_str());
             return 1;

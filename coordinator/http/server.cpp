@@ -159,9 +159,11 @@ net::awaitable<void> https_server::session(tcp::socket socket, std::string addre
         deadline.cancel();
         if (ec) co_return;
     }
-    // Then it waits its turn for the CPU-heavy handshake.
+    // Then it waits its turn for the CPU-heavy handshake. Its client is there and waiting, so it may wait longer than
+    // an idle connection may: a crowd is served in turn rather than reset.
+    const auto slot_deadline = std::chrono::steady_clock::now() + std::max(timeouts_.handshake, std::chrono::seconds(60));
     while (handshakes_.load() >= limits_.max_handshakes) {
-        if (std::chrono::steady_clock::now() >= handshake_deadline) co_return;
+        if (std::chrono::steady_clock::now() >= slot_deadline) co_return;
         net::steady_timer pause(socket.get_executor(), std::chrono::milliseconds(5));
         co_await pause.async_wait(as_tuple_awaitable);
     }
@@ -173,7 +175,7 @@ net::awaitable<void> https_server::session(tcp::socket socket, std::string addre
     std::optional<slot> handshaking(std::in_place, handshakes_);
     beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), tls_);
 
-    beast::get_lowest_layer(stream).expires_at(handshake_deadline);
+    beast::get_lowest_layer(stream).expires_after(timeouts_.handshake);
     std::tie(ec) = co_await stream.async_handshake(net::ssl::stream_base::server, as_tuple_awaitable);
     handshaking.reset();
     if (ec) {
