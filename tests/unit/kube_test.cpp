@@ -218,10 +218,12 @@ TEST_CASE("a NotReady Node keeps its graft node joined with kubelet's reason, an
     t.tracker.observed(readiness("node-1", "False", "KubeletNotReady", "cni plugin not initialized"));
     CHECK(t.node("node-1").phase == "joined");
     CHECK(t.node("node-1").reason == "NotReady: KubeletNotReady: cni plugin not initialized");
+    CHECK(t.node("node-1").readiness == "NotReady");  // the cluster's word, in a field of its own
     CHECK(t.backend.revoked.empty());
 
     t.tracker.observed(readiness("node-1", "True", "KubeletReady"));
     CHECK(t.node("node-1").phase == "ready");
+    CHECK(t.node("node-1").readiness == "Ready");
     CHECK(t.node("node-1").reason.empty());
     CHECK(t.backend.revoked == std::vector<std::string>{"node-1/tok000"});
     CHECK(t.node("node-1").join_credential.empty());
@@ -249,6 +251,7 @@ TEST_CASE("Nodes graft did not enroll are ignored, and a deleted or vanished Nod
     t.tracker.observed(readiness("node-1", "True"));
     t.tracker.deleted("node-1");
     CHECK(t.node("node-1").phase == "deleted");
+    CHECK(t.node("node-1").readiness.empty());
     CHECK_THAT(t.node("node-1").reason, Catch::Contains("deleted from the cluster"));
 
     // A re-list that no longer has node-2 (deleted while the watch was down) marks it deleted too.
