@@ -80,6 +80,7 @@ json hardware_facts::to_json() const {
     if (kubelet_version) j["kubelet_version"] = *kubelet_version;
     if (kubeadm_version) j["kubeadm_version"] = *kubeadm_version;
     if (cloned_from) j["cloned_from"] = *cloned_from;
+    if (system_uuid) j["system_uuid"] = *system_uuid;
     return j;
 }
 
@@ -105,6 +106,7 @@ hardware_facts hardware_facts::from_json(const json& j, const std::string& path)
     f.cloned_from = r.optional_string("cloned_from");
     if (f.cloned_from && (f.cloned_from->size() != 32 || !all_of(*f.cloned_from, is_lower_hex)))
         throw validation_error(r.path_of("cloned_from"), "expected 32 lowercase hex digits, as in /etc/machine-id");
+    f.system_uuid = bounded_optional(r, "system_uuid", 64);
     r.finish();
     return f;
 }

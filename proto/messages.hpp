@@ -33,6 +33,9 @@ struct hardware_facts {
     // Set by an agent that found its card was cloned from another board's: the machine-id it had before it made
     // itself a fresh one, so the coordinator can report the clone.
     std::optional<std::string> cloned_from = {};
+    // The firmware's system UUID (DMI product_uuid on x86 boards; none on a Pi), as kubelet reports it in
+    // status.nodeInfo.systemUUID.
+    std::optional<std::string> system_uuid = {};
 
     json to_json() const;
     static hardware_facts from_json(const json& j, const std::string& path = "facts");

@@ -18,7 +18,10 @@ node_readiness read_node_readiness(const proto::json& node) {
     const auto status = node.find("status");
     if (status == node.end() || !status->is_object()) return r;
     if (auto info = status->find("nodeInfo"); info != status->end() && info->is_object())
+    {
         if (auto id = info->find("machineID"); id != info->end() && id->is_string()) r.machine_id = id->get<std::string>();
+        if (auto id = info->find("systemUUID"); id != info->end() && id->is_string()) r.system_uuid = id->get<std::string>();
+    }
     if (!status->contains("conditions")) return r;
     const auto& conditions = (*status)["conditions"];
     if (!conditions.is_array()) throw proto::validation_error("object.status.conditions", "expected a list");
@@ -77,10 +80,22 @@ void readiness_tracker::observed(const node_readiness& node) {
         for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         return s;
     };
-    if (!node.machine_id.empty() && !known->machine_id.empty() && lower(node.machine_id) != lower(known->machine_id)) {
+    // The firmware's system UUID too, where both the Node and the enrollment have one (x86 boards with DMI).
+    std::string enrolled_uuid;
+    try {
+        if (auto uuid = proto::hardware_facts::from_json(proto::parse_json(known->facts_json)).system_uuid) enrolled_uuid = *uuid;
+    } catch (const std::exception&) {
+    }
+    const bool other_machine_id = !node.machine_id.empty() && !known->machine_id.empty() &&
+                                  lower(node.machine_id) != lower(known->machine_id);
+    const bool other_uuid = !node.system_uuid.empty() && !enrolled_uuid.empty() &&
+                            lower(node.system_uuid) != lower(enrolled_uuid);
+    if (other_machine_id || other_uuid) {
+        const std::string theirs = other_machine_id ? "machineID is " + node.machine_id : "systemUUID is " + node.system_uuid;
+        const std::string ours = other_machine_id ? known->machine_id : enrolled_uuid;
         record(node.name, proto::phase::failed,
-               "the cluster already has a Node named " + node.name + " on another machine (its machineID is " +
-                   node.machine_id + ", this node's is " + known->machine_id + "); kubeadm will not join over it. If that "
+               "the cluster already has a Node named " + node.name + " on another machine (its " + theirs +
+                   ", this node's is " + ours + "); kubeadm will not join over it. If that "
                    "machine is gone, `kubectl delete node " + node.name + "` and restart graft-agent on this node; if it is "
                    "not, rename or remove one of them",
                std::nullopt);

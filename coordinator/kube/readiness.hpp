@@ -29,6 +29,7 @@ struct node_readiness {
     std::string reason;
     std::string message;
     std::string machine_id = {};    // status.nodeInfo.machineID, "" when the Node does not say
+    std::string system_uuid = {};   // status.nodeInfo.systemUUID (the firmware's, from DMI), "" when it does not say
 };
 
 // Reads a Node object; throws proto::validation_error when it has no metadata.name or malformed conditions.
