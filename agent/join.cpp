@@ -1,6 +1,7 @@
 #include "agent/join.hpp"
 
 #include "agent/join_config.hpp"
+#include "proto/flavours.hpp"
 #include "proto/files.hpp"
 #include "proto/log.hpp"
 #include "proto/subprocess.hpp"
@@ -56,11 +57,17 @@ void write_node_file(const host& h, const std::string& node_path, const std::str
 
 proto::join_request local_versions(const std::string& flavour, const join_programs& programs) {
     proto::join_request req;
-    if (flavour == "k3s") req.kubelet_version = version_of(with(programs.k3s, {"--version"}));
-    else if (flavour == "k0s") req.kubelet_version = version_of(with(programs.k0s, {"version"}));
-    else {
+    switch (proto::flavour_from_string(flavour).value_or(proto::flavour::kubeadm)) {
+    case proto::flavour::k3s:
+        req.kubelet_version = version_of(with(programs.k3s, {"--version"}));
+        break;
+    case proto::flavour::k0s:
+        req.kubelet_version = version_of(with(programs.k0s, {"version"}));
+        break;
+    case proto::flavour::kubeadm:
         req.kubelet_version = version_of(with(programs.kubelet, {"--version"}));
         req.kubeadm_version = version_of(with(programs.kubeadm, {"version", "-o", "short"}));
+        break;
     }
     return req;
 }
@@ -81,8 +88,11 @@ node_joiner::node_joiner(const host& h, const state_store& store, live_system* l
 
 join_outcome node_joiner::join(const proto::join_spec& spec, const std::string& node_ip) {
     proto::log_info("joining with " + spec.display_command(), {{"GRAFT_NODE", spec.node_name}, {"GRAFT_STEP", "join"}});
-    if (spec.flavour == "k3s") return k3s(spec, node_ip);
-    if (spec.flavour == "k0s") return k0s(spec, node_ip);
+    switch (proto::flavour_from_string(spec.flavour).value_or(proto::flavour::kubeadm)) {
+    case proto::flavour::k3s: return k3s(spec, node_ip);
+    case proto::flavour::k0s: return k0s(spec, node_ip);
+    case proto::flavour::kubeadm: break;
+    }
     return kubeadm(spec, node_ip);
 }
 

@@ -5,6 +5,7 @@
 #include "coordinator/enroll/tokens.hpp"
 #include "coordinator/http/server.hpp"
 #include "coordinator/join/backend.hpp"
+#include "coordinator/join/backend_table.hpp"
 #include "coordinator/kube/client.hpp"
 #include "coordinator/kube/cluster_health.hpp"
 #include "coordinator/kube/kubeconfig.hpp"
@@ -221,19 +222,17 @@ int init(const std::vector<std::string>& argv) {
     config.node_name_prefix = args.value("node-name-prefix").value_or("node");
     if (!proto::is_node_name(config.node_name_prefix + "-1") || config.node_name_prefix.size() > 40)
         throw proto::usage_error("--node-name-prefix must be lowercase letters, digits and '-' (at most 40)");
-    config.join.backend = args.value("join-backend").value_or("kubeadm");
-    if (config.join.backend == "command") config.join.backend = "kubeadm-cli";
-    const std::string& backend = config.join.backend;
-    if (backend != "kubeadm" && backend != "k3s" && backend != "k0s" && backend != "kubeadm-cli" && backend != "static")
-        throw proto::usage_error("--join-backend must be kubeadm, k3s, k0s, kubeadm-cli or static, got '" + backend + "'");
+    const std::string backend_flag = args.value("join-backend").value_or("kubeadm");
+    const backend_traits* backend = find_backend(backend_flag);
+    if (!backend)
+        throw proto::usage_error("--join-backend must be " + backend_names() + ", got '" + backend_flag + "'");
+    config.join.backend = backend->name;
     config.join.token_ttl = duration_flag(args, "join-token-ttl", std::chrono::minutes(15));
     if (auto ep = args.value("kube-endpoint")) {
         host_port_flag(*ep, "kube-endpoint");
         config.join.api_server_endpoint = *ep;
     }
-    if (backend == "kubeadm") config.kubeconfig = args.value("kubeconfig").value_or("/etc/kubernetes/admin.conf");
-    else if (backend == "k3s") config.kubeconfig = args.value("kubeconfig").value_or("/etc/rancher/k3s/k3s.yaml");
-    else config.kubeconfig = args.value("kubeconfig").value_or("");
+    config.kubeconfig = args.value("kubeconfig").value_or(std::string(backend->default_kubeconfig));
     if (!config.kubeconfig.empty()) {
         config.kubeconfig = std::filesystem::absolute(config.kubeconfig).lexically_normal().string();
         try {
@@ -243,17 +242,16 @@ int init(const std::vector<std::string>& argv) {
                                      "or choose another --join-backend)");
         }
     }
-    if (backend == "kubeadm-cli") {
-        config.join.command = proto::split_words(
-            args.value("join-command").value_or("kubeadm token create --print-join-command --ttl 15m"));
+    if (!backend->default_command.empty()) {
+        config.join.command =
+            proto::split_words(args.value("join-command").value_or(std::string(backend->default_command)));
         if (config.join.command.empty()) throw proto::usage_error("--join-command is empty");
-    } else if (backend == "k0s") {
-        config.join.command = proto::split_words(args.value("join-command").value_or("k0s token create --role=worker"));
-        if (config.join.command.empty()) throw proto::usage_error("--join-command is empty");
-    } else if (backend == "k3s") {
+    }
+    if (backend->flavour == proto::flavour::k3s) {
         if (auto f = args.value("k3s-node-token-file"))
             config.join.k3s_token_file = std::filesystem::absolute(*f).lexically_normal().string();
-    } else if (backend == "static") {
+    }
+    if (backend->static_token) {
         if (config.join.api_server_endpoint.empty()) args.required("kube-endpoint");
         const std::string token_file = args.required("kube-token-file");
         std::string token = proto::read_file(token_file);

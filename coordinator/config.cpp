@@ -1,6 +1,7 @@
 #include "coordinator/config.hpp"
 
 #include "coordinator/join/backend.hpp"
+#include "coordinator/join/backend_table.hpp"
 #include "proto/files.hpp"
 #include "proto/json_fields.hpp"
 #include "proto/messages.hpp"
@@ -49,27 +50,26 @@ coordinator_config coordinator_config::load(const std::string& path) {
         }
         auto j = r.required_object("join");
         c.join.backend = j.required_string("backend");
-        if (c.join.backend == "command") c.join.backend = "kubeadm-cli";  // its name before k3s and k0s came
-        const std::string& b = c.join.backend;
-        if (b != "static" && b != "kubeadm-cli" && b != "kubeadm" && b != "k3s" && b != "k0s")
-            throw proto::validation_error("join.backend", "expected \"kubeadm\", \"k3s\", \"k0s\", \"kubeadm-cli\" or "
-                                                          "\"static\", got \"" + b + "\"");
+        const backend_traits* backend = find_backend(c.join.backend);
+        if (!backend)
+            throw proto::validation_error("join.backend", "expected " + backend_names() + ", got \"" + c.join.backend + "\"");
+        c.join.backend = backend->name;
         if (auto k = r.optional_object("kubernetes")) {
             c.kubeconfig = k->required_string("kubeconfig");
             k->finish();
         }
-        if ((b == "kubeadm" || b == "k3s") && c.kubeconfig.empty())
-            throw proto::validation_error("kubernetes.kubeconfig", "the " + b + " join backend needs the cluster's admin "
-                                          "kubeconfig, such as /etc/kubernetes/admin.conf");
-        if (b == "static" || b == "kubeadm" || b == "k3s") {
+        if (backend->needs_kubeconfig && c.kubeconfig.empty())
+            throw proto::validation_error("kubernetes.kubeconfig", "the " + c.join.backend + " join backend needs the "
+                                          "cluster's admin kubeconfig, such as " + std::string(backend->default_kubeconfig));
+        if (backend->api_server_endpoint) {
             auto ep = j.optional_string("api_server_endpoint");
-            if (b == "static" && !ep) j.required_string("api_server_endpoint");
+            if (backend->static_token && !ep) j.required_string("api_server_endpoint");
             if (ep) {
                 split_host_port(*ep, "field 'join.api_server_endpoint'");
                 c.join.api_server_endpoint = *ep;
             }
         }
-        if (b == "static") {
+        if (backend->static_token) {
             c.join.token = j.required_string("token");
             if (!proto::is_bootstrap_token(c.join.token))
                 throw proto::validation_error("join.token", "expected a kubeadm token [a-z0-9]{6}.[a-z0-9]{16}");
@@ -79,25 +79,24 @@ coordinator_config coordinator_config::load(const std::string& path) {
             for (const auto& h : c.join.ca_cert_hashes)
                 if (!proto::is_spki_pin(h)) throw proto::validation_error("join.ca_cert_hashes", "'" + h + "' is not sha256:<64 hex>");
         }
-        if (b == "kubeadm-cli" || b == "k0s") {
+        if (!backend->default_command.empty()) {
             c.join.command = j.string_list("command");
             if (c.join.command.empty())
-                throw proto::validation_error("join.command", b == "k0s"
-                    ? "needs a program and its arguments, such as [\"k0s\", \"token\", \"create\", \"--role=worker\"]"
-                    : "needs a program and its arguments, such as "
-                      "[\"kubeadm\", \"token\", \"create\", \"--print-join-command\", \"--ttl\", \"15m\"]");
+                throw proto::validation_error("join.command", "needs a program and its arguments, such as " +
+                                                                  std::string(backend->command_example));
             if (auto t = j.optional_integer("timeout_seconds")) {
                 if (*t < 1 || *t > 600) throw proto::validation_error("join.timeout_seconds", "expected 1 to 600");
                 c.join.command_timeout = std::chrono::seconds(*t);
             }
         }
-        if (b == "kubeadm" || b == "k3s" || b == "k0s") {
+        if (backend->token_ttl) {
             if (auto t = j.optional_integer("token_ttl_seconds")) {
                 if (*t < 1 || *t > 24 * 3600) throw proto::validation_error("join.token_ttl_seconds", "expected 1 to 86400");
                 c.join.token_ttl = std::chrono::seconds(*t);
             }
         }
-        if (b == "k3s") c.join.k3s_token_file = j.optional_string("node_token_file").value_or("");
+        if (backend->flavour == proto::flavour::k3s && backend->needs_kubeconfig)
+            c.join.k3s_token_file = j.optional_string("node_token_file").value_or("");
         j.finish();
         r.finish();
         return c;
@@ -113,18 +112,18 @@ std::string coordinator_config::to_json_text() const {
                   {"node_name_prefix", node_name_prefix},
                   {"certificate_lifetime_hours", certificate_lifetime.count()}};
     proto::json jn{{"backend", join.backend}};
-    const std::string& b = join.backend;
+    const backend_traits* backend = find_backend(join.backend);
     if (!join.api_server_endpoint.empty()) jn["api_server_endpoint"] = join.api_server_endpoint;
-    if (b == "static") {
+    if (backend && backend->static_token) {
         jn["token"] = join.token;
         jn["ca_cert_hashes"] = join.ca_cert_hashes;
     }
-    if (b == "kubeadm-cli" || b == "k0s") {
+    if (backend && !backend->default_command.empty()) {
         jn["command"] = join.command;
         jn["timeout_seconds"] = join.command_timeout.count();
     }
-    if (b == "kubeadm" || b == "k3s" || b == "k0s") jn["token_ttl_seconds"] = join.token_ttl.count();
-    if (b == "k3s" && !join.k3s_token_file.empty()) jn["node_token_file"] = join.k3s_token_file;
+    if (backend && backend->token_ttl) jn["token_ttl_seconds"] = join.token_ttl.count();
+    if (!join.k3s_token_file.empty()) jn["node_token_file"] = join.k3s_token_file;
     j["join"] = jn;
     if (!kubeconfig.empty()) j["kubernetes"] = {{"kubeconfig", kubeconfig}};
     return j.dump(2) + "\n";

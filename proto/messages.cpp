@@ -1,5 +1,6 @@
 #include "proto/messages.hpp"
 
+#include "proto/flavours.hpp"
 #include "proto/pki.hpp"
 #include "proto/time.hpp"
 
@@ -9,10 +10,6 @@
 
 namespace graft::proto {
 namespace {
-
-constexpr std::array phase_names{"flashed",    "booted",  "enrolled", "configuring", "rebooting", "configured",
-                                 "joining",    "joined",  "ready",    "failed",      "pending_approval", "deleted",
-                                 "denied"};
 
 constexpr std::size_t max_text = 256;
 constexpr std::size_t max_list = 64;
@@ -57,14 +54,6 @@ std::string pem_field(object_reader& r, std::string_view key, std::string_view l
 
 }  // namespace
 
-std::string_view to_string(phase p) { return phase_names.at(static_cast<std::size_t>(p)); }
-
-std::optional<phase> phase_from_string(std::string_view text) {
-    for (std::size_t i = 0; i < phase_names.size(); ++i)
-        if (text == phase_names[i]) return static_cast<phase>(i);
-    return std::nullopt;
-}
-
 bool is_node_name(std::string_view name) {
     if (name.empty() || name.size() > 63) return false;
     if (!is_lower_alnum(name.front()) || !is_lower_alnum(name.back())) return false;
@@ -91,6 +80,7 @@ json hardware_facts::to_json() const {
     if (kubelet_version) j["kubelet_version"] = *kubelet_version;
     if (kubeadm_version) j["kubeadm_version"] = *kubeadm_version;
     if (cloned_from) j["cloned_from"] = *cloned_from;
+    if (system_uuid) j["system_uuid"] = *system_uuid;
     return j;
 }
 
@@ -116,6 +106,7 @@ hardware_facts hardware_facts::from_json(const json& j, const std::string& path)
     f.cloned_from = r.optional_string("cloned_from");
     if (f.cloned_from && (f.cloned_from->size() != 32 || !all_of(*f.cloned_from, is_lower_hex)))
         throw validation_error(r.path_of("cloned_from"), "expected 32 lowercase hex digits, as in /etc/machine-id");
+    f.system_uuid = bounded_optional(r, "system_uuid", 64);
     r.finish();
     return f;
 }
@@ -181,8 +172,7 @@ node_profile node_profile::from_json(const json& j, const std::string& path) {
     object_reader r(j, path);
     node_profile p;
     p.flavour = r.required_string("flavour");
-    if (p.flavour != "kubeadm" && p.flavour != "k3s" && p.flavour != "k0s")
-        throw validation_error(r.path_of("flavour"), "expected kubeadm, k3s or k0s");
+    if (!flavour_from_string(p.flavour)) throw validation_error(r.path_of("flavour"), "expected " + flavour_names());
     r.finish();
     return p;
 }
@@ -268,21 +258,16 @@ join_spec join_spec::from_json(const json& j) {
     s.node_name = r.required_string("node_name");
     if (!is_node_name(s.node_name)) throw validation_error("node_name", "not a valid Kubernetes node name");
     s.flavour = r.required_string("flavour");
-    if (s.flavour != "kubeadm" && s.flavour != "k3s" && s.flavour != "k0s")
-        throw validation_error("flavour", "expected kubeadm, k3s or k0s");
+    const auto flavour = flavour_from_string(s.flavour);
+    if (!flavour) throw validation_error("flavour", "expected " + flavour_names());
+    const flavour_traits& kind = traits(*flavour);
     s.api_server_endpoint = bounded(r, "api_server_endpoint");
     if (s.api_server_endpoint.empty()) throw validation_error("api_server_endpoint", "is empty");
     s.token = r.required_string("token");
     if (s.token.size() > 16 * 1024) throw validation_error("token", "is longer than 16 KiB");
-    if (s.flavour == "kubeadm" && !is_bootstrap_token(s.token))
-        throw validation_error("token", "not a kubeadm bootstrap token ([a-z0-9]{6}.[a-z0-9]{16})");
-    // graft hands out k3s tokens only in the secure form, which lets the node check the server's CA first.
-    if (s.flavour == "k3s" && (!s.token.starts_with("K10") || s.token.find("::") == std::string::npos))
-        throw validation_error("token", "not a k3s secure token (K10<ca hash>::<credentials>)");
-    if (s.flavour == "k0s" && (s.token.empty() || s.token.find_first_of(" \n\t'\"") != std::string::npos))
-        throw validation_error("token", "not a k0s join token (base64 text)");
+    if (!kind.token_valid(s.token)) throw validation_error("token", "not " + std::string(kind.token_form));
     s.ca_cert_hashes = bounded_list(r, "ca_cert_hashes");
-    if (s.flavour == "kubeadm" && s.ca_cert_hashes.empty())
+    if (kind.pins_cluster_ca && s.ca_cert_hashes.empty())
         throw validation_error("ca_cert_hashes", "needs at least one sha256:<hex> pin");
     for (std::size_t i = 0; i < s.ca_cert_hashes.size(); ++i)
         if (!is_spki_pin(s.ca_cert_hashes[i]))
@@ -295,19 +280,8 @@ join_spec join_spec::from_json(const json& j) {
 }
 
 std::string join_spec::display_command() const {
-    if (flavour == "k3s") {
-        // Keep K10<ca hash>:: and the token id; the credentials' secret goes.
-        const auto sep = token.find("::");
-        const std::string creds = sep == std::string::npos ? "" : token.substr(sep + 2);
-        const std::string shown = is_bootstrap_token(creds) ? creds.substr(0, 7) + "****************" : "****";
-        return "k3s agent --server https://" + api_server_endpoint + " --token " +
-               (sep == std::string::npos ? "" : token.substr(0, sep + 2)) + shown;
-    }
-    if (flavour == "k0s") return "k0s install worker --token-file <k0s join token for " + api_server_endpoint + ">";
-    std::string redacted = token.size() > 7 ? token.substr(0, 7) + std::string(token.size() - 7, '*') : "****";
-    std::string cmd = "kubeadm join " + api_server_endpoint + " --token " + redacted;
-    for (const auto& h : ca_cert_hashes) cmd += " --discovery-token-ca-cert-hash " + h;
-    return cmd;
+    return display_join_command(flavour_from_string(flavour).value_or(proto::flavour::kubeadm), api_server_endpoint,
+                                token, ca_cert_hashes);
 }
 
 // --- node_status
@@ -317,7 +291,7 @@ json node_status::to_json() const {
             {"address", address}, {"model", model}, {"arch", arch},
             {"enrolled_at", enrolled_at}, {"updated_at", updated_at},
             {"join_command", join_command}, {"join_issued_at", join_issued_at},
-            {"readiness_tracked", readiness_tracked}, {"conflict", conflict}};
+            {"readiness_tracked", readiness_tracked}, {"conflict", conflict}, {"readiness", readiness}};
 }
 
 node_status node_status::from_json(const json& j) {
@@ -335,6 +309,7 @@ node_status node_status::from_json(const json& j) {
     s.join_issued_at = r.required_string("join_issued_at");
     s.readiness_tracked = r.required_bool("readiness_tracked");
     s.conflict = r.optional_string("conflict").value_or("");
+    s.readiness = r.optional_string("readiness").value_or("");
     r.finish();
     return s;
 }

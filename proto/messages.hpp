@@ -3,6 +3,7 @@
 // missing, unknown or wrongly typed field with a validation_error naming it. docs/protocol.md describes them.
 
 #include "proto/json_fields.hpp"
+#include "proto/phases.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -12,12 +13,6 @@
 
 namespace graft::proto {
 
-// Where a node is in its life, in order; failed, pending_approval (its enrollment waits for an operator), deleted
-// (its Node object was deleted from the cluster) and denied (an operator refused its enrollment) stand outside the order.
-enum class phase { flashed, booted, enrolled, configuring, rebooting, configured, joining, joined, ready, failed, pending_approval,
-                   deleted, denied };
-std::string_view to_string(phase p);
-std::optional<phase> phase_from_string(std::string_view text);
 
 // An RFC 1123 label, as Kubernetes requires of a node name: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters.
 bool is_node_name(std::string_view name);
@@ -38,6 +33,9 @@ struct hardware_facts {
     // Set by an agent that found its card was cloned from another board's: the machine-id it had before it made
     // itself a fresh one, so the coordinator can report the clone.
     std::optional<std::string> cloned_from = {};
+    // The firmware's system UUID (DMI product_uuid on x86 boards; none on a Pi), as kubelet reports it in
+    // status.nodeInfo.systemUUID.
+    std::optional<std::string> system_uuid = {};
 
     json to_json() const;
     static hardware_facts from_json(const json& j, const std::string& path = "facts");
@@ -60,7 +58,7 @@ struct enroll_request {
 
 // What the coordinator tells a node to become. Grows with the host-preparation and join work.
 struct node_profile {
-    std::string flavour = "kubeadm";  // kubeadm, k3s or k0s
+    std::string flavour = "kubeadm";  // a name of proto/flavours.hpp
 
     json to_json() const;
     static node_profile from_json(const json& j, const std::string& path = "profile");
@@ -113,7 +111,7 @@ struct join_request {
 // shows it redacted.
 struct join_spec {
     std::string node_name;
-    std::string flavour = "kubeadm";  // kubeadm, k3s or k0s
+    std::string flavour = "kubeadm";  // a name of proto/flavours.hpp
     std::string api_server_endpoint;  // host:port
     // kubeadm: <id>.<secret>, [a-z0-9]{6}.[a-z0-9]{16}; k3s: a secure token K10<ca hash>::<credentials>;
     // k0s: the join token `k0s token create` prints
@@ -152,6 +150,8 @@ struct node_status {
     // The last enrollment refused because it claimed this node's machine-id with another key, and what to do about
     // it; empty when there was none since the node last enrolled.
     std::string conflict = {};
+    // The cluster's word on the Node: "Ready", "NotReady", or empty while it has said nothing.
+    std::string readiness = {};
 
     json to_json() const;
     static node_status from_json(const json& j);

@@ -105,6 +105,7 @@ proto::hardware_facts gather_facts(const std::string& root_dir) {
     // Raspberry Pi and Jetson name themselves in the device tree; x86 boxes in DMI.
     f.serial = first_of(root, {"proc/device-tree/serial-number", "sys/firmware/devicetree/base/serial-number",
                                "sys/class/dmi/id/product_serial"});
+    if (auto uuid = first_of(root, {"sys/class/dmi/id/product_uuid"}); !uuid.empty()) f.system_uuid = uuid;
     f.model = first_of(root, {"proc/device-tree/model", "sys/firmware/devicetree/base/model", "sys/class/dmi/id/product_name"});
     f.hostname = first_line(root / "etc/hostname");
     f.os = os_pretty_name(root);

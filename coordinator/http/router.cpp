@@ -1,5 +1,7 @@
 #include "coordinator/http/router.hpp"
 
+#include "coordinator/store/phase_change.hpp"
+
 #include "proto/log.hpp"
 #include "proto/message_ids.hpp"
 #include "proto/messages.hpp"
@@ -42,6 +44,7 @@ proto::node_status to_status(const node_record& n, const coordinator_state& stat
     s.join_issued_at = format_time(n.join_issued_at);
     s.readiness_tracked = state.cluster != nullptr;
     s.conflict = n.conflict;
+    s.readiness = n.readiness;
     return s;
 }
 
@@ -202,31 +205,21 @@ response report(const request& req, const request_context& ctx, coordinator_stat
     auto parsed = read_body<proto::node_report>(req, proto::node_report::from_json);
     if (auto* err = std::get_if<response>(&parsed)) return std::move(*err);
     auto& body = std::get<proto::node_report>(parsed);
-    // Only the agent's own progress is the node's to say.
-    if (body.phase == proto::phase::pending_approval || body.phase == proto::phase::flashed ||
-        body.phase == proto::phase::denied || body.phase == proto::phase::ready || body.phase == proto::phase::deleted)
+    // Only the agent's own progress is the node's to say (proto/phases.hpp).
+    if (!proto::may_set(proto::phase_source::node, body.phase))
         return error_response(http::status::bad_request, "invalid_request",
                               "field 'phase': '" + std::string(proto::to_string(body.phase)) +
                                   "' is set by the coordinator or the cluster, not reported by a node",
                               req.version());
-    auto before = state.registry.find(name);
-    if (!before) return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
-    // A joined node keeps reporting until it is Ready; whether it is Ready, or was deleted, is the cluster's word,
-    // which the Node watch has recorded. The node learns it from this answer.
-    // A deleted node stays deleted whatever it reports: only enrolling again (or an operator) brings it back.
-    const bool cluster_said_not_ready = before->phase == "joined" && before->reason.starts_with("NotReady");
-    if (before->phase == "deleted" ||
-        (body.phase == proto::phase::joined && (before->phase == "ready" || cluster_said_not_ready)))
-        return json_response(http::status::ok, to_status(*before, state).to_json(), req.version());
-    const std::string phase(proto::to_string(body.phase));
-    state.registry.record_phase(name, phase, body.message, body.address ? body.address : ctx.remote_address,
+    // A move the table refuses (a deleted node reporting, a joined node overwriting the cluster's word on readiness)
+    // changes nothing; the answer carries what is recorded, which is how the node learns it.
+    auto changed = change_phase(state.registry,
+                                {name, body.phase, proto::phase_source::node, body.message,
+                                 body.address ? body.address : ctx.remote_address},
                                 proto::to_unix(state.now()));
-    if (before->phase != phase) {
-        auto level = body.phase == proto::phase::failed ? proto::log_level::warning : proto::log_level::info;
-        proto::log(level, "node " + name + " is " + phase + (body.message.empty() ? "" : ": " + body.message),
-                   {{"GRAFT_NODE", name}, {"GRAFT_PHASE", phase}}, proto::message_id::phase_changed);
-    }
-    return json_response(http::status::ok, to_status(*state.registry.find(name), state).to_json(), req.version());
+    if (changed.outcome == change_outcome::unknown_node)
+        return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
+    return json_response(http::status::ok, to_status(*changed.node, state).to_json(), req.version());
 }
 
 response join(const request& req, coordinator_state& state, const std::string& name) {

@@ -1,5 +1,6 @@
 #include "coordinator/kube/readiness.hpp"
 
+#include "coordinator/store/phase_change.hpp"
 #include "proto/log.hpp"
 #include "proto/message_ids.hpp"
 
@@ -17,7 +18,10 @@ node_readiness read_node_readiness(const proto::json& node) {
     const auto status = node.find("status");
     if (status == node.end() || !status->is_object()) return r;
     if (auto info = status->find("nodeInfo"); info != status->end() && info->is_object())
+    {
         if (auto id = info->find("machineID"); id != info->end() && id->is_string()) r.machine_id = id->get<std::string>();
+        if (auto id = info->find("systemUUID"); id != info->end() && id->is_string()) r.system_uuid = id->get<std::string>();
+    }
     if (!status->contains("conditions")) return r;
     const auto& conditions = (*status)["conditions"];
     if (!conditions.is_array()) throw proto::validation_error("object.status.conditions", "expected a list");
@@ -36,17 +40,11 @@ readiness_tracker::readiness_tracker(node_registry& registry, join_backend& join
                                      std::function<proto::clock::time_point()> now)
     : registry_(registry), joins_(joins), now_(std::move(now)) {}
 
-void readiness_tracker::record(const std::string& name, const std::string& phase, const std::string& reason) {
-    auto before = registry_.find(name);
-    if (!before || (before->phase == phase && before->reason == reason)) return;
-    registry_.record_phase(name, phase, reason, std::nullopt, proto::to_unix(now_()));
-    if (before->phase != phase) {
-        const bool ready = phase == "ready";
-        proto::log(phase == "deleted" || phase == "failed" ? proto::log_level::warning : proto::log_level::info,
-                   "node " + name + " is " + (ready ? "Ready" : phase) + (reason.empty() ? "" : ": " + reason),
-                   {{"GRAFT_NODE", name}, {"GRAFT_PHASE", phase}},
-                   ready ? proto::message_id::node_ready : proto::message_id::phase_changed);
-    }
+void readiness_tracker::record(const std::string& name, proto::phase phase, const std::string& reason,
+                               std::optional<std::string> readiness) {
+    phase_change change{name, phase, proto::phase_source::cluster, reason};
+    change.readiness = std::move(readiness);
+    change_phase(registry_, change, proto::to_unix(now_()));
 }
 
 void readiness_tracker::revoke_credential(const node_record& node) {
@@ -82,16 +80,29 @@ void readiness_tracker::observed(const node_readiness& node) {
         for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         return s;
     };
-    if (!node.machine_id.empty() && !known->machine_id.empty() && lower(node.machine_id) != lower(known->machine_id)) {
-        record(node.name, "failed",
-               "the cluster already has a Node named " + node.name + " on another machine (its machineID is " +
-                   node.machine_id + ", this node's is " + known->machine_id + "); kubeadm will not join over it. If that "
+    // The firmware's system UUID too, where both the Node and the enrollment have one (x86 boards with DMI).
+    std::string enrolled_uuid;
+    try {
+        if (auto uuid = proto::hardware_facts::from_json(proto::parse_json(known->facts_json)).system_uuid) enrolled_uuid = *uuid;
+    } catch (const std::exception&) {
+    }
+    const bool other_machine_id = !node.machine_id.empty() && !known->machine_id.empty() &&
+                                  lower(node.machine_id) != lower(known->machine_id);
+    const bool other_uuid = !node.system_uuid.empty() && !enrolled_uuid.empty() &&
+                            lower(node.system_uuid) != lower(enrolled_uuid);
+    if (other_machine_id || other_uuid) {
+        const std::string theirs = other_machine_id ? "machineID is " + node.machine_id : "systemUUID is " + node.system_uuid;
+        const std::string ours = other_machine_id ? known->machine_id : enrolled_uuid;
+        record(node.name, proto::phase::failed,
+               "the cluster already has a Node named " + node.name + " on another machine (its " + theirs +
+                   ", this node's is " + ours + "); kubeadm will not join over it. If that "
                    "machine is gone, `kubectl delete node " + node.name + "` and restart graft-agent on this node; if it is "
-                   "not, rename or remove one of them");
+                   "not, rename or remove one of them",
+               std::nullopt);
         return;
     }
     if (node.ready == "True") {
-        record(node.name, "ready", "");
+        record(node.name, proto::phase::ready, "", "Ready");
         revoke_credential(*registry_.find(node.name));
         return;
     }
@@ -100,7 +111,7 @@ void readiness_tracker::observed(const node_readiness& node) {
     if (!node.reason.empty()) reason += ": " + node.reason;
     if (!node.message.empty()) reason += ": " + node.message;
     if (reason.size() > 512) reason.resize(512);
-    record(node.name, "joined", reason);
+    record(node.name, proto::phase::joined, reason, "NotReady");
 }
 
 void readiness_tracker::deleted(const std::string& name) {
@@ -111,9 +122,10 @@ void readiness_tracker::deleted(const std::string& name) {
     in_cluster_.erase(name);
     auto known = registry_.find(name);
     if (!known || known->phase == "deleted") return;
-    record(name, "deleted", "its Node object was deleted from the cluster; graft does not join it again by itself "
+    record(name, proto::phase::deleted, "its Node object was deleted from the cluster; graft does not join it again by itself "
                             "(on the node: kubeadm reset -f, move /var/lib/graft aside, put a fresh graft.json on the boot "
-                            "partition and restart graft-agent)");
+                            "partition and restart graft-agent)",
+           "");
 }
 
 void readiness_tracker::listed(const std::vector<node_readiness>& nodes) {

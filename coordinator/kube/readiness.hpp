@@ -11,10 +11,12 @@
 #include "coordinator/join/backend.hpp"
 #include "coordinator/store/registry.hpp"
 #include "proto/json_fields.hpp"
+#include "proto/phases.hpp"
 #include "proto/time.hpp"
 
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -27,6 +29,7 @@ struct node_readiness {
     std::string reason;
     std::string message;
     std::string machine_id = {};    // status.nodeInfo.machineID, "" when the Node does not say
+    std::string system_uuid = {};   // status.nodeInfo.systemUUID (the firmware's, from DMI), "" when it does not say
 };
 
 // Reads a Node object; throws proto::validation_error when it has no metadata.name or malformed conditions.
@@ -45,7 +48,8 @@ public:
     bool in_cluster(const std::string& name) const;
 
 private:
-    void record(const std::string& name, const std::string& phase, const std::string& reason);
+    // The cluster's word, through change_phase(); `readiness` is the Node's Ready condition in words, when it has one.
+    void record(const std::string& name, proto::phase phase, const std::string& reason, std::optional<std::string> readiness);
     void revoke_credential(const node_record& node);
 
     node_registry& registry_;

@@ -38,6 +38,8 @@ struct node_record {
     std::string replace_key_pin = {};
     // A renewed certificate the node has not used yet; the current one speaks for it until it does.
     std::string pending_serial = {};
+    // The cluster's word on the Node: "Ready", "NotReady", or "" while it has said nothing (or the Node is gone).
+    std::string readiness = {};
 };
 
 // Whether a machine enrolling with a token becomes a node at once, or waits for `nodes approve`.
@@ -124,9 +126,12 @@ public:
     virtual enrollment_result enroll(const enrollment& request) = 0;
     virtual std::optional<node_record> find(const std::string& name) = 0;
     virtual std::vector<node_record> list() = 0;
-    // Records a phase (and the history row when it changed); false when the node is unknown.
+    // Records a phase (and the history row when it changed); false when the node is unknown. `readiness`, when
+    // given, replaces the cluster's word on the Node. Use change_phase() (phase_change.hpp), which checks the move
+    // and logs it, rather than this.
     virtual bool record_phase(const std::string& name, std::string_view phase, std::string_view reason,
-                              const std::optional<std::string>& address, std::int64_t now) = 0;
+                              const std::optional<std::string>& address, std::int64_t now,
+                              const std::optional<std::string>& readiness = std::nullopt) = 0;
     virtual bool record_join(const std::string& name, const std::string& display_command, std::int64_t issued_at,
                              std::optional<std::int64_t> expires_at, const std::string& credential = {}) = 0;
     // Forgets the node's credential once it has been revoked; false when the node holds another (or none).

@@ -48,8 +48,8 @@ CREATE INDEX IF NOT EXISTS phase_history_node ON phase_history(node);
 constexpr std::string_view node_columns =
     "name, machine_id, serial, model, arch, address, facts, phase, reason, certificate_serial, enrolled_at, "
     "updated_at, join_command, join_issued_at, join_expires_at, join_credential, key_pin, conflict, conflict_key_pin, "
-    "replace_key_pin, pending_serial";
-constexpr int certificate_pem_column = 21;  // after node_columns, where a query adds it
+    "replace_key_pin, pending_serial, readiness";
+constexpr int certificate_pem_column = 22;  // after node_columns, where a query adds it
 
 node_record read_node(const sqlite_statement& s) {
     node_record n;
@@ -74,6 +74,7 @@ node_record read_node(const sqlite_statement& s) {
     n.conflict_key_pin = s.text(18);
     n.replace_key_pin = s.text(19);
     n.pending_serial = s.text(20);
+    n.readiness = s.text(21);
     return n;
 }
 
@@ -233,7 +234,7 @@ public:
               phase = ?13, reason = '', certificate_serial = ?8, enrolled_at = ?9, updated_at = ?9,
               join_command = '', join_issued_at = NULL, join_expires_at = NULL, key_pin = ?10, certificate_pem = ?11,
               enrollment_token = ?12, conflict = '', conflict_key_pin = '', replace_key_pin = '',
-              pending_serial = '', pending_certificate_pem = '')sql")
+              pending_serial = '', pending_certificate_pem = '', readiness = '')sql")
             .bind(1, name).bind(2, req.facts.machine_id).bind(3, req.facts.serial).bind(4, req.facts.model)
             .bind(5, req.facts.arch).bind(6, req.address).bind(7, facts).bind(8, certificate_serial).bind(9, req.now)
             .bind(10, req.key_pin).bind(11, certificate_pem).bind(12, req.token_id).bind(13, phase)
@@ -271,7 +272,8 @@ public:
     }
 
     bool record_phase(const std::string& name, std::string_view phase, std::string_view reason,
-                      const std::optional<std::string>& address, std::int64_t now) override {
+                      const std::optional<std::string>& address, std::int64_t now,
+                      const std::optional<std::string>& readiness) override {
         std::lock_guard lock(mutex_);
         sqlite_transaction tx(db_);
         std::string previous_phase, previous_reason;
@@ -282,9 +284,11 @@ public:
             previous_phase = s.text(0);
             previous_reason = s.text(1);
         }
-        sqlite_statement(db_, "UPDATE nodes SET phase = ?, reason = ?, address = COALESCE(?, address), updated_at = ? WHERE name = ?")
+        sqlite_statement(db_, "UPDATE nodes SET phase = ?, reason = ?, address = COALESCE(?, address), updated_at = ?, "
+                              "readiness = COALESCE(?, readiness) WHERE name = ?")
             .bind(1, phase).bind(2, reason).bind_text_or_null(3, address ? std::optional<std::string_view>(*address) : std::nullopt)
-            .bind(4, now).bind(5, name).run();
+            .bind(4, now).bind_text_or_null(5, readiness ? std::optional<std::string_view>(*readiness) : std::nullopt)
+            .bind(6, name).run();
         if (previous_phase != phase || previous_reason != reason)
             sqlite_statement(db_, "INSERT INTO phase_history (node, phase, reason, at) VALUES (?, ?, ?, ?)")
                 .bind(1, name).bind(2, phase).bind(3, reason).bind(4, now).run();
@@ -478,6 +482,8 @@ private:
             db_.exec("ALTER TABLE nodes ADD COLUMN replace_key_pin TEXT NOT NULL DEFAULT ''");
             db_.exec("ALTER TABLE nodes ADD COLUMN pending_serial TEXT NOT NULL DEFAULT ''");
             db_.exec("ALTER TABLE nodes ADD COLUMN pending_certificate_pem TEXT NOT NULL DEFAULT ''");
+            // and the cluster's word on each Node, kept apart from the phase and its reason
+            db_.exec("ALTER TABLE nodes ADD COLUMN readiness TEXT NOT NULL DEFAULT ''");
             db_.exec("UPDATE meta SET value = 4 WHERE key = 'schema_version'");
         }
         tx.commit();

@@ -218,10 +218,12 @@ TEST_CASE("a NotReady Node keeps its graft node joined with kubelet's reason, an
     t.tracker.observed(readiness("node-1", "False", "KubeletNotReady", "cni plugin not initialized"));
     CHECK(t.node("node-1").phase == "joined");
     CHECK(t.node("node-1").reason == "NotReady: KubeletNotReady: cni plugin not initialized");
+    CHECK(t.node("node-1").readiness == "NotReady");  // the cluster's word, in a field of its own
     CHECK(t.backend.revoked.empty());
 
     t.tracker.observed(readiness("node-1", "True", "KubeletReady"));
     CHECK(t.node("node-1").phase == "ready");
+    CHECK(t.node("node-1").readiness == "Ready");
     CHECK(t.node("node-1").reason.empty());
     CHECK(t.backend.revoked == std::vector<std::string>{"node-1/tok000"});
     CHECK(t.node("node-1").join_credential.empty());
@@ -249,6 +251,7 @@ TEST_CASE("Nodes graft did not enroll are ignored, and a deleted or vanished Nod
     t.tracker.observed(readiness("node-1", "True"));
     t.tracker.deleted("node-1");
     CHECK(t.node("node-1").phase == "deleted");
+    CHECK(t.node("node-1").readiness.empty());
     CHECK_THAT(t.node("node-1").reason, Catch::Contains("deleted from the cluster"));
 
     // A re-list that no longer has node-2 (deleted while the watch was down) marks it deleted too.
@@ -335,4 +338,31 @@ TEST_CASE("a kubeconfig rewritten while the coordinator runs is read again, and 
     CHECK(error.status == 401);
     CHECK_THAT(error.what(), Catch::Contains("its client certificate expired at") &&
                                  Catch::Contains("kubeadm certs renew admin.conf"));
+}
+
+TEST_CASE("a same-name Node whose firmware UUID is not the enrolled board's is a conflict too") {
+    tracked_registry t({"node-1"});
+    // node-1 enrolled from an x86 box with a DMI system UUID; kubelet reports the UUID in any case.
+    auto facts = proto::hardware_facts::from_json(proto::parse_json(t.node("node-1").facts_json));
+    facts.system_uuid = "4C4C4544-0036-4310-8033-B4C04F4B4E32";
+    {
+        enrollment again;
+        again.token_id = "tokenid";
+        again.token_secret = "secret";
+        again.facts = facts;
+        again.now = 1'800'000'000;
+        again.issue_certificate = [](const std::string& n) { return std::pair{"PEM " + n, "serial " + n}; };
+        REQUIRE(t.registry->enroll(again).node.name == "node-1");
+    }
+    auto other = readiness("node-1", "True", "KubeletReady");
+    other.machine_id = facts.machine_id;  // a cloned machine-id, another board
+    other.system_uuid = "4c4c4544-0036-4310-8033-ffffffffffff";
+    t.tracker.observed(other);
+    CHECK(t.node("node-1").phase == "failed");
+    CHECK_THAT(t.node("node-1").reason, Catch::Contains("systemUUID is 4c4c4544-0036-4310-8033-ffffffffffff"));
+
+    auto same = other;
+    same.system_uuid = "4c4c4544-0036-4310-8033-b4c04f4b4e32";  // kubelet writes it in lowercase
+    t.tracker.observed(same);
+    CHECK(t.node("node-1").phase == "ready");
 }
