@@ -50,11 +50,15 @@ net::awaitable<proto::http_result> timed(run_stats& stats, const std::string& ca
     auto backoff = std::chrono::milliseconds(500);
     for (int attempt = 1;; ++attempt) {
         proto::http_result r;
+        bool failed = false;  // (no co_await inside a handler)
         try {
             r = co_await proto::https_call(tls, ep, verb, target, body, std::chrono::seconds(30));
         } catch (const std::exception&) {
             // The agent retries a connection that failed or timed out, with backoff; so does the simulator, a while.
             if (attempt >= 10) throw;
+            failed = true;
+        }
+        if (failed) {
             ++stats.network_retries;
             net::steady_timer wait(co_await net::this_coro::executor, backoff);
             co_await wait.async_wait(net::use_awaitable);
