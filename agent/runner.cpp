@@ -501,6 +501,22 @@ private:
 
 }  // namespace
 
+namespace {
+// The process's exit code once the agent's coroutine ended: a refusal is logged and is 1; another exception goes on
+// to run_main, which prints it.
+int exit_code_of(std::exception_ptr failure, std::optional<int> exit_code) {
+    if (failure) {
+        try {
+            std::rethrow_exception(failure);
+        } catch (const refused& e) {
+            proto::log_error(e.what());
+            return 1;
+        }
+    }
+    return exit_code.value_or(1);
+}
+}  // namespace
+
 int run_agent(const run_options& options) {
     auto config = take_boot_config(options.root, options.config_path, state_store(options.root));
     agent_run agent(options, std::move(config));
@@ -523,15 +539,7 @@ int run_agent(const run_options& options) {
     proto::notify("READY=1");
     proto::start_watchdog(io);
     while (!exit_code && io.run_one() > 0) {}
-    if (failure) {
-        try {
-            std::rethrow_exception(failure);
-        } catch (const refused& e) {
-            proto::log_error(e.what());
-            return 1;
-        }
-    }
-    return exit_code.value_or(1);
+    return exit_code_of(failure, exit_code);
 }
 
 bool renewal_due(std::chrono::system_clock::time_point not_before, std::chrono::system_clock::time_point not_after,
@@ -556,15 +564,7 @@ int renew_certificate(const run_options& options, bool force) {
         exit_code = code;
     });
     io.run();
-    if (failure) {
-        try {
-            std::rethrow_exception(failure);
-        } catch (const refused& e) {
-            proto::log_error(e.what());
-            return 1;
-        }
-    }
-    return exit_code.value_or(1);
+    return exit_code_of(failure, exit_code);
 }
 
 int print_status(const std::string& root, bool as_json) {

@@ -113,6 +113,15 @@ TEST_CASE("an agent with a broken graft.json names the field and writes no state
     CHECK_THAT(r.output, Catch::Contains(dir / "missing.json"));
 }
 
+namespace {
+// A coordinator made by `init` in DIR/c with the kubeadm-cli backend; its config.json.
+std::string init_coordinator(const test::temp_dir& dir) {
+    REQUIRE(test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443",
+                       "--join-backend", "kubeadm-cli"}).exit_code == 0);
+    return dir / "c/config.json";
+}
+}  // namespace
+
 TEST_CASE("init makes no enrollment token, and says how to make one") {
     test::temp_dir dir;
     auto r = test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443",
@@ -127,9 +136,7 @@ TEST_CASE("init makes no enrollment token, and says how to make one") {
 
 TEST_CASE("tokens are listed with their policy and never their secret, and revoke takes one out at once") {
     test::temp_dir dir;
-    REQUIRE(test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443",
-                       "--join-backend", "kubeadm-cli"}).exit_code == 0);
-    const std::string config = dir / "c/config.json";
+    const std::string config = init_coordinator(dir);
     auto made = test::run({GRAFT_COORDINATOR_BIN, "boot-config", "--config", config, "--token-uses", "3", "--approval",
                            "required", "--allow", "serial:10000000a1b2c3d4,mac:DC:A6:32:01:02:03"});
     REQUIRE(made.exit_code == 0);
@@ -158,9 +165,7 @@ TEST_CASE("tokens are listed with their policy and never their secret, and revok
 
 TEST_CASE("a bad boot-config policy or operator command names the flag and changes nothing") {
     test::temp_dir dir;
-    REQUIRE(test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443",
-                       "--join-backend", "kubeadm-cli"}).exit_code == 0);
-    const std::string config = dir / "c/config.json";
+    const std::string config = init_coordinator(dir);
     auto r = test::run({GRAFT_COORDINATOR_BIN, "boot-config", "--config", config, "--allow", "serial:1,board:7"});
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.output, Catch::Contains("--allow") && Catch::Contains("'board:7'"));

@@ -20,7 +20,7 @@ TEST_CASE("every phase has one name that reads back as itself, and an unknown na
     CHECK_FALSE(phase_from_string(""));
 }
 
-TEST_CASE("a node reports only its own progress; readiness and deletion are the cluster's, decisions the coordinator's") {
+TEST_CASE("a node reports only its own progress, while readiness and deletion are the cluster's and decisions the coordinator's") {
     for (phase p : {phase::booted, phase::configuring, phase::rebooting, phase::configured, phase::joining, phase::joined,
                     phase::failed})
         CHECK(may_set(phase_source::node, p));
