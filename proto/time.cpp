@@ -20,7 +20,12 @@ std::optional<clock::time_point> from_rfc3339(std::string_view text) {
     std::string s(text);
     const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
     if (end == nullptr || *end != '\0') return std::nullopt;
-    return clock::from_time_t(timegm(&tm));
+    // The clock counts nanoseconds in 64 bits, which reach to 2262: a later time (found by the messages fuzz target)
+    // is refused rather than overflowing.
+    const std::time_t t = timegm(&tm);
+    constexpr auto limit = std::chrono::duration_cast<std::chrono::seconds>(clock::duration::max()).count() - 1;
+    if (t == static_cast<std::time_t>(-1) || t > limit || t < -limit) return std::nullopt;
+    return clock::from_time_t(t);
 }
 
 std::int64_t to_unix(clock::time_point t) {
@@ -42,7 +47,8 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
     if (text.size() < 2) return std::nullopt;
     std::int64_t n = 0;
     auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size() - 1, n);
-    if (ec != std::errc{} || ptr != text.data() + text.size() - 1 || n <= 0) return std::nullopt;
+    // At most a hundred years of any unit, so no multiplication below overflows.
+    if (ec != std::errc{} || ptr != text.data() + text.size() - 1 || n <= 0 || n > 100LL * 366 * 86400) return std::nullopt;
     switch (text.back()) {
     case 's': return std::chrono::seconds(n);
     case 'm': return std::chrono::seconds(n * 60);

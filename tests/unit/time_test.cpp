@@ -10,6 +10,9 @@ TEST_CASE("RFC 3339 times round-trip in UTC") {
     CHECK(from_rfc3339("2026-11-18T11:06:40Z") == t);
     CHECK_FALSE(from_rfc3339("2026-11-17 09:46:40").has_value());
     CHECK_FALSE(from_rfc3339("2026-11-17T09:46:40Zjunk").has_value());
+    // Beyond what the clock holds (it reaches 2262): refused, not overflowed (a join spec's expires_at, say).
+    CHECK_FALSE(from_rfc3339("2529-12-03T00:15:00Z").has_value());
+    CHECK(from_rfc3339("2200-01-01T00:00:00Z").has_value());
 }
 
 TEST_CASE("durations read s, m, h and d and nothing else") {
@@ -21,6 +24,7 @@ TEST_CASE("durations read s, m, h and d and nothing else") {
     CHECK_FALSE(parse_duration("0m").has_value());
     CHECK_FALSE(parse_duration("-5m").has_value());
     CHECK_FALSE(parse_duration("1h30m").has_value());
+    CHECK_FALSE(parse_duration("9223372036854775807d").has_value());  // would overflow when multiplied out
 }
 
 TEST_CASE("ages read the way kubectl shows them") {
