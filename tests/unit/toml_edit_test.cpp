@@ -114,3 +114,10 @@ TEST_CASE("keys that need quotes are quoted, and quoted keys in the file are mat
     doc.set({"plugins", "io.containerd.cri.v1.runtime", "containerd", "default_runtime_name"}, "\"crun\"");
     CHECK(doc.str() == "[plugins.'io.containerd.cri.v1.runtime'.containerd]\ndefault_runtime_name = \"crun\"\n");
 }
+
+TEST_CASE("a character outside ASCII outside a string or comment is refused with its line, inside one it is kept") {
+    // U+035C in key position made toml++ 3.3.0 reach __builtin_unreachable() (found by the host_files fuzz target).
+    CHECK_THROWS_WITH(graft::agent::toml_text("version = 3\n[plugins.'a'\xcd\x9c]\n", "/etc/containerd/config.toml"),
+                      Catch::Contains("/etc/containerd/config.toml is not valid TOML") && Catch::Contains("line 2"));
+    CHECK_NOTHROW(graft::agent::toml_text("# caf\xc3\xa9\nname = \"caf\xc3\xa9\"\nmulti = '''\nna\xc3\xafve\n'''\n", "f.toml"));
+}
