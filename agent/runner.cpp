@@ -69,6 +69,14 @@ std::chrono::milliseconds retry_after(const proto::http_result& r, std::chrono::
     return std::chrono::milliseconds(std::stoll(s.substr(0, 6)) * 1000);
 }
 
+// A client certificate the coordinator sent (`what` names it in the refusal) is for this node's key and chains to the
+// coordinator's CA.
+void check_node_certificate(X509& cert, EVP_PKEY& key, X509& ca, const std::string& what) {
+    if (!proto::certificate_matches_key(cert, key)) throw refused(what + " is not for this node's key");
+    if (auto why = proto::verify_certificate(cert, ca, proto::certificate_use::client); !why.empty())
+        throw refused(what + " does not verify against the coordinator's CA: " + why);
+}
+
 // Writes a new random machine-id under `root`, as systemd does on a first boot with an empty /etc/machine-id, and
 // into D-Bus's copy when it is a file of its own rather than a link. Returns it.
 std::string make_fresh_machine_id(const std::string& root) {
@@ -225,10 +233,7 @@ private:
         auto cert = proto::certificate_from_pem(body.certificate_pem);
         if (proto::spki_pin(*ca) != config_.ca_pin)
             throw refused("the CA certificate in the enrollment answer does not match ca_pin in graft.json");
-        if (!proto::certificate_matches_key(*cert, *key))
-            throw refused("the certificate in the enrollment answer is not for this node's key");
-        if (auto why = proto::verify_certificate(*cert, *ca, proto::certificate_use::client); !why.empty())
-            throw refused("the certificate in the enrollment answer does not verify against the coordinator's CA: " + why);
+        check_node_certificate(*cert, *key, *ca, "the certificate in the enrollment answer");
 
         store_.write("ca.crt", body.ca_certificate_pem, 0644);
         store_.write("node.crt", body.certificate_pem, 0644);
@@ -294,10 +299,7 @@ private:
         }
         auto cert = proto::certificate_from_pem(renewed.certificate_pem);
         auto ca = proto::certificate_from_pem(store_.read("ca.crt"));
-        if (!proto::certificate_matches_key(*cert, *key))
-            throw refused("the renewed certificate is not for this node's key");
-        if (auto why = proto::verify_certificate(*cert, *ca, proto::certificate_use::client); !why.empty())
-            throw refused("the renewed certificate does not verify against the coordinator's CA: " + why);
+        check_node_certificate(*cert, *key, *ca, "the renewed certificate");
         if (proto::subject_common_name(*cert) != state_.node_name)
             throw refused("the renewed certificate names " + proto::subject_common_name(*cert) + ", not " + state_.node_name);
         store_.write("node.crt", renewed.certificate_pem, 0644);
