@@ -4,6 +4,8 @@
 #include "coordinator/enroll/authority.hpp"
 #include "coordinator/enroll/tokens.hpp"
 #include "coordinator/http/server.hpp"
+#include "coordinator/http/session_tickets.hpp"
+#include "coordinator/status/node_snapshot.hpp"
 #include "coordinator/join/backend.hpp"
 #include "coordinator/join/backend_table.hpp"
 #include "coordinator/kube/client.hpp"
@@ -94,7 +96,10 @@ Commands:
   serve --config FILE [options]
       Run the coordinator's HTTPS API until SIGTERM or SIGINT. With a kubeconfig, it also watches the
       cluster's Nodes and marks graft nodes ready (revoking their join credential) or deleted.
-        --handler-threads N       threads that handle requests (default: 4)
+        --network-threads N       threads for connections, TLS and answers from memory (default: one per
+                                  core)
+        --handler-threads N       threads for requests that write the registry or run a join backend
+                                  (default: 4)
         --watch-timeout SECONDS   the Node watch is renewed this often (default: 300)
         --kube-retry-max-ms N     longest wait between retries of the Kubernetes API (default: 30000)
         --max-connections N       connections open at once; beyond, new ones wait in the kernel's
@@ -412,10 +417,12 @@ int nodes(const std::vector<std::string>& argv) {
 }
 
 int serve(const std::vector<std::string>& argv) {
-    proto::cli_args args(argv, {"config", "handler-threads", "watch-timeout", "kube-retry-max-ms", "max-connections",
-                                "max-connections-per-address", "enroll-rate", "enroll-burst"}, {});
+    proto::cli_args args(argv, {"config", "handler-threads", "network-threads", "watch-timeout", "kube-retry-max-ms",
+                                "max-connections", "max-connections-per-address", "enroll-rate", "enroll-burst"}, {});
     auto config = coordinator_config::load(args.required("config"));
-    const auto threads = static_cast<std::size_t>(args.number("handler-threads", 4, 1, 64));
+    server_options options;
+    options.handler_threads = static_cast<std::size_t>(args.number("handler-threads", 4, 1, 64));
+    options.network_threads = static_cast<std::size_t>(args.number("network-threads", 0, 0, 256));
     admission_limits limits;
     limits.max_connections = static_cast<std::size_t>(args.number("max-connections", 4096, 16, 1'000'000));
     limits.max_per_address = static_cast<std::size_t>(
@@ -429,7 +436,7 @@ int serve(const std::vector<std::string>& argv) {
     watch_settings.backoff_cap = std::chrono::milliseconds(args.number("kube-retry-max-ms", 30000, 100, 600000));
     watch_settings.backoff_initial = std::min(watch_settings.backoff_initial, watch_settings.backoff_cap);
     auto ca = certificate_authority::load(config.state_dir);
-    auto registry = open_sqlite_registry(config.database_path());
+    auto database = open_sqlite_registry(config.database_path());
     // A kubeconfig that cannot be used is reported (status, journal, each join's 503) but does not stop serving:
     // enrollment and host preparation go on, and the file is read again until it works.
     std::shared_ptr<kube_connection> kube;
@@ -441,10 +448,16 @@ int serve(const std::vector<std::string>& argv) {
     auto joins = make_join_backend(config.join, kube);
     auto tls = proto::make_server_context(proto::read_file(config.state_dir + "/server.crt"),
                                           proto::read_file(config.state_dir + "/server.key"), ca.ca_pem());
+    session_tickets tickets(config.state_dir + "/ticket-keys", tls);
+    // Status reads come from the snapshot; every write goes through `registry`, which keeps it current.
+    node_snapshot snapshot(*database, cluster != nullptr);
+    snapshotting_registry tracked(*database, snapshot);
+    node_registry* registry = &tracked;
     coordinator_state state{*registry, ca, *joins, config.node_name_prefix,
                             std::chrono::duration_cast<std::chrono::seconds>(config.certificate_lifetime)};
     state.cluster = cluster.get();
     state.enroll_limiter = &enroll_limiter;
+    state.snapshot = &snapshot;
 
     // The Node watch runs on a thread of its own: its API calls block, and must not hold up the server's threads.
     net::io_context watch_io;
@@ -474,9 +487,27 @@ int serve(const std::vector<std::string>& argv) {
 
     auto [host, port] = split_host_port(config.listen, "listen");
     net::io_context io;
-    https_server server(io, tls, {net::ip::make_address(host), static_cast<unsigned short>(std::stoi(port))}, state,
-                        threads, {}, limits);
+    options.limits = limits;
+    https_server server(tls, {net::ip::make_address(host), static_cast<unsigned short>(std::stoi(port))}, state, options);
     server.start();
+
+    // Every second: changes an operator's command made to the registry reach the snapshot. Every ten minutes: the
+    // ticket keys are read again (another coordinator may have rotated them) and rotated when due.
+    net::steady_timer look_timer(io);
+    int looks = 0;
+    std::function<void()> look = [&] {
+        try {
+            snapshot.reload_if_changed();
+            if (++looks % 600 == 0) tickets.refresh();
+        } catch (const std::exception& e) {
+            proto::log_warning(std::string("refreshing the node snapshot or the ticket keys: ") + e.what());
+        }
+        look_timer.expires_after(std::chrono::seconds(1));
+        look_timer.async_wait([&](const boost::system::error_code& ec) {
+            if (!ec) look();
+        });
+    };
+    look();
 
     // Expired and revoked enrollment tokens are kept an hour (an agent whose answer was lost may still ask again with
     // one), then purged, at start and hourly.
@@ -498,6 +529,7 @@ int serve(const std::vector<std::string>& argv) {
         proto::log_info("stopping");
         server.stop();
         purge_timer.cancel();
+        look_timer.cancel();
         io.stop();
     });
 

@@ -1,5 +1,6 @@
 #include "proto/https_client.hpp"
 
+#include "proto/tls.hpp"
 #include "proto/version.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -83,6 +84,9 @@ net::awaitable<http_result> https_call(net::ssl::context& ctx, https_endpoint en
         socket.bind({net::ip::make_address(endpoint.source), 0});
         co_await beast::get_lowest_layer(stream).async_connect(remote, net::use_awaitable);
     }
+    beast::get_lowest_layer(stream).socket().set_option(net::ip::tcp::no_delay(true));
+    const std::string peer = endpoint.host + ":" + endpoint.port;
+    resume_session(stream.native_handle(), peer);
     co_await stream.async_handshake(net::ssl::stream_base::client, net::use_awaitable);
 
     http::request<http::string_body> req{verb, target, 11};

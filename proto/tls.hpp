@@ -19,9 +19,17 @@ void apply_tls_policy(ssl::context& ctx);
 // A server context presenting `chain_pem` (leaf first, then the CA, so a pinning client finds its anchor) and
 // verifying client certificates against `client_ca_pem`. A client certificate is optional at the TLS layer, since
 // enrollment has none; one that is presented must verify, and the router requires one on every node endpoint.
+// For a connection from a client_tls context to `peer` (HOST:PORT): offers the session last had with it, and keeps
+// the ticket this connection brings for the next. `peer` must outlive the connection. No-op for other contexts.
+void resume_session(SSL* ssl, const std::string& peer);
+
 ssl::context make_server_context(std::string_view chain_pem, std::string_view key_pem, std::string_view client_ca_pem);
 
-// A client context. Not shared between threads while connections are being opened.
+struct resumable_session;
+
+// A client context. Not shared between threads while connections are being opened. It keeps the last session
+// ticket a server gave it, and https_call offers it back (resume_session), so repeated calls to the coordinator
+// resume rather than pay for a full handshake each.
 class client_tls {
 public:
     // Trusts exactly the CA certificate given.
@@ -33,10 +41,12 @@ public:
     // Presents this certificate and key to the server (mutual TLS).
     void use_identity(std::string_view cert_pem, std::string_view key_pem);
     ssl::context& context() { return ctx_; }
+    ~client_tls();
 
 private:
     client_tls();
     ssl::context ctx_;
+    std::unique_ptr<resumable_session> sessions_;
     std::unique_ptr<std::string> pin_;  // stable address: OpenSSL's verify callback holds a pointer to it
 };
 

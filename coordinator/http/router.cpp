@@ -1,5 +1,6 @@
 #include "coordinator/http/router.hpp"
 
+#include "coordinator/http/listing.hpp"
 #include "coordinator/store/phase_change.hpp"
 
 #include "proto/log.hpp"
@@ -26,26 +27,8 @@ response json_response(http::status status, const proto::json& body, unsigned ve
     return res;
 }
 
-std::string format_time(std::optional<std::int64_t> unix_seconds) {
-    return unix_seconds ? proto::to_rfc3339(proto::from_unix(*unix_seconds)) : std::string();
-}
-
 proto::node_status to_status(const node_record& n, const coordinator_state& state) {
-    proto::node_status s;
-    s.name = n.name;
-    s.phase = n.phase;
-    s.reason = n.reason;
-    s.address = n.address;
-    s.model = n.model;
-    s.arch = n.arch;
-    s.enrolled_at = format_time(n.enrolled_at);
-    s.updated_at = format_time(n.updated_at);
-    s.join_command = n.join_command;
-    s.join_issued_at = format_time(n.join_issued_at);
-    s.readiness_tracked = state.cluster != nullptr;
-    s.conflict = n.conflict;
-    s.readiness = n.readiness;
-    return s;
+    return node_status_of(n, state.cluster != nullptr);
 }
 
 // Parses a body with `parse`, turning any validation error into a 400 that names the field.
@@ -281,11 +264,23 @@ response renew(const request& req, coordinator_state& state, const node_record& 
 }
 
 response list_nodes(const request& req, coordinator_state& state) {
-    proto::json nodes = proto::json::array();
-    for (const auto& n : state.registry.list()) nodes.push_back(to_status(n, state).to_json());
-    proto::json body{{"nodes", nodes}};
-    if (state.cluster) body["cluster"] = state.cluster->to_json();
-    return json_response(http::status::ok, body, req.version());
+    auto parsed = parse_list_query(req);
+    if (auto* message = std::get_if<std::string>(&parsed))
+        return error_response(http::status::bad_request, "invalid_query", *message, req.version());
+    auto& query = std::get<list_query>(parsed);
+    if (query.watch)
+        return error_response(http::status::bad_request, "invalid_query",
+                              "a watch is a stream the server writes as changes come; this request cannot carry one",
+                              req.version());
+    std::optional<node_snapshot> own;
+    if (!state.snapshot) own.emplace(state.registry, state.cluster != nullptr);
+    listing_writer writer(std::move(query), state.snapshot ? *state.snapshot : *own, state.cluster);
+    response res{http::status::ok, req.version()};
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::cache_control, "no-store");
+    while (auto piece = writer.next()) res.body() += *piece;
+    res.prepare_payload();
+    return res;
 }
 
 response method_not_allowed(const request& req, const char* allowed) {
@@ -316,6 +311,16 @@ response route(const request& req, const request_context& ctx, coordinator_state
                                   "' is not a node name", req.version());
         if (action.empty()) {
             if (!get) return method_not_allowed(req, "GET");
+            if (state.snapshot) {
+                auto entry = state.snapshot->find(name);
+                if (!entry) return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
+                response res{http::status::ok, req.version()};
+                res.set(http::field::content_type, "application/json");
+                res.set(http::field::cache_control, "no-store");
+                res.body() = entry->json + "\n";
+                res.prepare_payload();
+                return res;
+            }
             auto node = state.registry.find(name);
             if (!node) return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
             return json_response(http::status::ok, to_status(*node, state).to_json(), req.version());
@@ -325,7 +330,10 @@ response route(const request& req, const request_context& ctx, coordinator_state
             // The path names the node; only that node's own certificate may speak for it.
             if (!ctx.client_node)
                 return error_response(http::status::unauthorized, "client_certificate_required",
-                                      "this endpoint needs the node's client certificate from enrollment", req.version());
+                                      ctx.certificate_problem.empty()
+                                          ? "this endpoint needs the node's client certificate from enrollment"
+                                          : ctx.certificate_problem,
+                                      req.version());
             if (*ctx.client_node != name)
                 return error_response(http::status::forbidden, "wrong_node",
                                       "the client certificate belongs to " + *ctx.client_node + ", not to " + name,
@@ -361,6 +369,28 @@ response route(const request& req, const request_context& ctx, coordinator_state
 
 response error_response(http::status status, std::string code, std::string message, unsigned version) {
     return json_response(status, proto::error_body{std::move(code), std::move(message)}.to_json(), version);
+}
+
+bool answers_at_once(const request& req, const coordinator_state& state) {
+    if (req.method() != http::verb::get) return false;
+    std::string_view target = req.target();
+    if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+    if (target == "/healthz") return true;
+    // The status reads come from the snapshot when there is one.
+    if (!state.snapshot) return false;
+    if (target == "/v1/nodes") return true;
+    constexpr std::string_view nodes_prefix = "/v1/nodes/";
+    return target.starts_with(nodes_prefix) && target.find('/', nodes_prefix.size()) == std::string_view::npos;
+}
+
+bool is_watch(const request& req) {
+    if (req.method() != http::verb::get) return false;
+    std::string_view target = req.target();
+    const auto q = target.find('?');
+    if (q == std::string_view::npos || target.substr(0, q) != "/v1/nodes") return false;
+    auto parsed = parse_list_query(req);
+    auto* query = std::get_if<list_query>(&parsed);
+    return query && query->watch;
 }
 
 response handle(const request& req, const request_context& ctx, coordinator_state& state) {

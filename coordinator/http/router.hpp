@@ -6,6 +6,7 @@
 #include "coordinator/http/admission.hpp"
 #include "coordinator/join/backend.hpp"
 #include "coordinator/kube/cluster_health.hpp"
+#include "coordinator/status/node_snapshot.hpp"
 #include "coordinator/store/registry.hpp"
 #include "proto/time.hpp"
 
@@ -37,6 +38,9 @@ struct coordinator_state {
     std::function<bool(const std::string& name)> name_in_cluster = {};
     // Enrollments per client address; null: no limit.
     rate_limiter* enroll_limiter = nullptr;
+    // What status reads come from, kept current by writes through a snapshotting_registry; null: a snapshot is read
+    // from the registry for each listing (unit tests).
+    node_snapshot* snapshot = nullptr;
 };
 
 struct request_context {
@@ -45,9 +49,19 @@ struct request_context {
     std::string remote_address;
     // That certificate's serial (hex): only the newest certificate of a node speaks for it.
     std::string client_serial = {};
+    // Why a verified client certificate does not speak for its node (it expired while its session was resumed);
+    // "" when there is nothing to say.
+    std::string certificate_problem = {};
 };
 
 response handle(const request& req, const request_context& ctx, coordinator_state& state);
+
+// Whether handle() answers `req` from memory alone (health, the node snapshot, errors about the request itself):
+// no write, no program, no disk, so the server answers it on the network thread instead of the handler pool.
+bool answers_at_once(const request& req, const coordinator_state& state);
+
+// A GET /v1/nodes?watch=true, which the server streams rather than handing to handle().
+bool is_watch(const request& req);
 
 // A JSON error body {"error": {"code", "message"}} with the given status.
 response error_response(http::status status, std::string code, std::string message, unsigned version = 11);

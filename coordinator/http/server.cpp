@@ -1,5 +1,7 @@
 #include "coordinator/http/server.hpp"
 
+#include "coordinator/http/listing.hpp"
+
 #include "proto/log.hpp"
 #include "proto/pki.hpp"
 #include "proto/version.hpp"
@@ -18,6 +20,7 @@
 #include <array>
 #include <memory>
 #include <optional>
+#include <variant>
 
 namespace graft::coordinator {
 
@@ -31,9 +34,16 @@ namespace {
 // The node a verified client certificate speaks for, and the certificate's serial. OpenSSL has already checked the
 // chain against graft's CA and the clientAuth purpose during the handshake (or in the session it resumes, whose peer
 // certificate OpenSSL keeps); a certificate that failed never gets this far.
+// A resumed session brings the certificate of the handshake it began with, which may have expired since: its
+// validity is checked again here, and the registry's word on its serial by the router on every request.
 void identify_client(SSL* ssl, request_context& ctx) {
     X509* peer = SSL_get0_peer_certificate(ssl);
     if (!peer || SSL_get_verify_result(ssl) != X509_V_OK) return;
+    if (X509_cmp_current_time(X509_get0_notAfter(peer)) <= 0 || X509_cmp_current_time(X509_get0_notBefore(peer)) >= 0) {
+        ctx.certificate_problem = "the client certificate (serial " + proto::serial_hex(*peer) +
+                                  ") is outside its validity period; renew it, or enroll again";
+        return;
+    }
     std::string name = proto::subject_common_name(*peer);
     if (name.empty()) return;
     ctx.client_node = std::move(name);
@@ -54,22 +64,36 @@ bool is_malformed_request(const boost::system::error_code& ec) {
 
 }  // namespace
 
-https_server::https_server(net::io_context& io, net::ssl::context& tls, const tcp::endpoint& listen,
-                           coordinator_state& state, std::size_t handler_threads, server_timeouts timeouts,
-                           admission_limits limits)
-    : io_(io), tls_(tls), acceptor_(io), state_(state), handlers_(handler_threads), timeouts_(timeouts), limits_(limits) {
+static std::vector<std::unique_ptr<net::io_context>> make_contexts(std::size_t wanted) {
+    std::size_t n = wanted ? wanted : std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::unique_ptr<net::io_context>> out;
+    // One thread runs each: the hint spares Asio the locking a shared io_context needs.
+    for (std::size_t i = 0; i < n; ++i) out.push_back(std::make_unique<net::io_context>(1));
+    return out;
+}
+
+https_server::https_server(net::ssl::context& tls, const tcp::endpoint& listen, coordinator_state& state,
+                           server_options options)
+    : contexts_(make_contexts(options.network_threads)), tls_(tls), acceptor_(*contexts_.front()), state_(state),
+      handlers_(options.handler_threads), timeouts_(options.timeouts), limits_(options.limits) {
     acceptor_.open(listen.protocol());
     acceptor_.set_option(net::socket_base::reuse_address(true));
     acceptor_.bind(listen);
     acceptor_.listen(net::socket_base::max_listen_connections);
+    local_ = acceptor_.local_endpoint();
 }
 
 https_server::~https_server() {
+    stop();
+    // The network threads first, so no new work reaches the handlers; then the handlers finish what they hold (the
+    // requests they read live in coroutine frames the io_contexts own, destroyed last).
+    for (auto& io : contexts_) io->stop();
+    for (auto& t : threads_) t.join();
     handlers_.join();
 }
 
 void https_server::start() {
-    net::co_spawn(io_, accept_loop(), [](std::exception_ptr e) {
+    net::co_spawn(*contexts_.front(), accept_loop(), [](std::exception_ptr e) {
         if (!e) return;
         try {
             std::rethrow_exception(e);
@@ -77,32 +101,44 @@ void https_server::start() {
             proto::log_error(std::string("the accept loop stopped: ") + ex.what());
         }
     });
+    for (auto& io : contexts_)
+        threads_.emplace_back([&io = *io] {
+            auto guard = net::make_work_guard(io);
+            io.run();
+        });
 }
 
 void https_server::stop() {
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);
+    net::post(*contexts_.front(), [this] {
+        boost::system::error_code ignored;
+        acceptor_.close(ignored);
+    });
 }
 
 net::awaitable<void> https_server::accept_loop() {
     for (;;) {
         // At the cap, stop accepting: the kernel's backlog holds new connections until a slot frees.
         while (connections_.full() && acceptor_.is_open()) {
-            net::steady_timer pause(io_, std::chrono::milliseconds(10));
+            net::steady_timer pause(acceptor_.get_executor(), std::chrono::milliseconds(10));
             co_await pause.async_wait(as_tuple_awaitable);
         }
-        auto [ec, socket] = co_await acceptor_.async_accept(net::make_strand(io_), as_tuple_awaitable);
+        // Each connection lives on the next network thread in turn.
+        auto& io = *contexts_[next_context_++ % contexts_.size()];
+        auto [ec, socket] = co_await acceptor_.async_accept(io, as_tuple_awaitable);
         if (ec == net::error::operation_aborted || !acceptor_.is_open()) co_return;
         if (ec) {
             // Out of descriptors, say: wait a moment rather than spin.
             proto::log_warning("accept failed: " + ec.message());
-            net::steady_timer pause(io_, std::chrono::milliseconds(100));
+            net::steady_timer pause(acceptor_.get_executor(), std::chrono::milliseconds(100));
             co_await pause.async_wait(as_tuple_awaitable);
             continue;
         }
         boost::system::error_code peer_ec;
         std::string address = socket.remote_endpoint(peer_ec).address().to_string();
         if (peer_ec) continue;  // gone already
+        // Answers go out at once: with Nagle's algorithm, a response written in two segments waited for the
+        // client's delayed ACK, some 40 ms on every request.
+        socket.set_option(tcp::no_delay(true), peer_ec);
         if (!connections_.open(address)) {
             // That address holds its share already: closed before any TLS, so it costs nobody else anything.
             proto::log(proto::log_level::debug, "closed a connection from " + address + ": it already holds " +
@@ -126,7 +162,7 @@ net::awaitable<void> https_server::accept_loop() {
 // A lingering close (RFC 9112, section 9.6): after answering a request whose body we did not read, read and discard
 // what the client is still sending before closing. Closing with unread data makes the kernel reset the connection,
 // and the reset can reach the client before our answer does. Bounded, so a client cannot hold the connection open.
-net::awaitable<void> https_server::drain(beast::ssl_stream<beast::tcp_stream>& stream) {
+net::awaitable<void> https_server::drain(stream_type& stream) {
     constexpr std::size_t max_bytes = 8 * 1024 * 1024;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     std::array<char, 16 * 1024> scratch;
@@ -229,10 +265,24 @@ net::awaitable<void> https_server::session(tcp::socket socket, std::string addre
             res = error_response(http::status::service_unavailable, "busy",
                                  "the coordinator is busy with other nodes; try again after the Retry-After seconds");
             res.set(http::field::retry_after, "2");
+        } else if (state_.snapshot && is_watch(parser.get())) {
+            state_.snapshot->reload_if_changed(false);
+            co_await watch(stream, parser.get());
+            break;
+        } else if (answers_at_once(parser.get(), state_)) {
+            const auto& req = parser.get();
+            if (state_.snapshot) state_.snapshot->reload_if_changed(false);
+            keep_alive = req.keep_alive();
+            if (req.target().starts_with("/v1/nodes") && (req.target().size() == 9 || req.target()[9] == '?') &&
+                req.version() == 11 && std::holds_alternative<list_query>(parse_list_query(req))) {
+                if (!co_await stream_listing(stream, req, keep_alive) || !keep_alive) break;
+                continue;
+            }
+            res = handle(req, ctx, state_);
         } else {
             const auto& req = parser.get();
             keep_alive = req.keep_alive();
-            // Off the network strand: handle() may block on the registry or a join program.
+            // Off the network thread: handle() may block on the registry or a join program.
             ++queued_requests_;
             res = co_await net::co_spawn(handlers_, [&]() -> net::awaitable<response> { co_return handle(req, ctx, state_); },
                                          net::use_awaitable);
@@ -249,6 +299,97 @@ net::awaitable<void> https_server::session(tcp::socket socket, std::string addre
 
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
     co_await stream.async_shutdown(as_tuple_awaitable);
+}
+
+net::awaitable<bool> https_server::stream_listing(stream_type& stream, const request& req, bool keep_alive) {
+    listing_writer writer(std::get<list_query>(parse_list_query(req)), *state_.snapshot, state_.cluster);
+    http::response<http::empty_body> head{http::status::ok, req.version()};
+    head.set(http::field::server, std::string("graft-coordinator/") + proto::graft_version);
+    head.set(http::field::content_type, "application/json");
+    head.set(http::field::cache_control, "no-store");
+    head.keep_alive(keep_alive);
+    head.chunked(true);
+    http::response_serializer<http::empty_body> serializer{head};
+    beast::get_lowest_layer(stream).expires_after(timeouts_.body);
+    auto [ec, n] = co_await http::async_write_header(stream, serializer, as_tuple_awaitable);
+    if (ec) co_return false;
+    while (auto piece = writer.next()) {
+        if (piece->empty()) continue;
+        beast::get_lowest_layer(stream).expires_after(timeouts_.body);
+        std::tie(ec, n) = co_await net::async_write(stream, http::make_chunk(net::buffer(*piece)), as_tuple_awaitable);
+        if (ec) co_return false;
+    }
+    std::tie(ec, n) = co_await net::async_write(stream, http::make_chunk_last(), as_tuple_awaitable);
+    co_return !ec;
+}
+
+net::awaitable<void> https_server::watch(stream_type& stream, const request& req) {
+    const auto query = std::get<list_query>(parse_list_query(req));
+    const node_snapshot& snapshot = *state_.snapshot;
+    http::response<http::empty_body> head{http::status::ok, req.version()};
+    head.set(http::field::server, std::string("graft-coordinator/") + proto::graft_version);
+    head.set(http::field::content_type, "text/event-stream");
+    head.set(http::field::cache_control, "no-store");
+    head.keep_alive(false);
+    head.chunked(true);
+    http::response_serializer<http::empty_body> serializer{head};
+    beast::get_lowest_layer(stream).expires_after(timeouts_.body);
+    auto [ec, n] = co_await http::async_write_header(stream, serializer, as_tuple_awaitable);
+    if (ec) co_return;
+    auto send = [&](const std::string& text) -> net::awaitable<bool> {
+        beast::get_lowest_layer(stream).expires_after(timeouts_.body);
+        auto [e, written] = co_await net::async_write(stream, http::make_chunk(net::buffer(text)), as_tuple_awaitable);
+        co_return !e;
+    };
+
+    // A change wakes this watcher by cancelling its timer, posted to its own thread; the timer is shared so that a
+    // wake-up still in flight when the watch ends finds it alive.
+    auto executor = co_await net::this_coro::executor;
+    auto wake = std::make_shared<net::steady_timer>(executor);
+    auto subscription = state_.snapshot->subscribe([executor, weak = std::weak_ptr(wake)] {
+        net::post(executor, [weak] {
+            if (auto timer = weak.lock()) timer->cancel();
+        });
+    });
+
+    std::uint64_t at = 0;
+    if (query.since) {
+        at = *query.since;
+    } else {
+        std::string after;
+        for (;;) {
+            std::string events = initial_events(snapshot, query, after, at);
+            if (events.empty()) break;
+            if (!co_await send(events)) co_return;
+        }
+    }
+    // Says the watch is live, and flushes the headers through any proxy.
+    if (!co_await send(": watching from " + std::to_string(at) + "\n\n")) co_return;
+    for (;;) {
+        auto changes = snapshot.changes_since(at);
+        if (!changes) {
+            co_await send("event: ERROR\ndata: " +
+                          proto::error_body{"expired", "the changes after " + std::to_string(at) +
+                                                           " are no longer kept; list again and watch from its "
+                                                           "metadata.resourceVersion"}
+                              .to_json()
+                              .dump() +
+                          "\n\n");
+            break;
+        }
+        std::string events;
+        for (const auto& change : *changes) {
+            events += watch_event(change, query);
+            at = change.version;
+        }
+        if (!events.empty() && !co_await send(events)) break;
+        // Wait for the next change; a comment every 15 s finds a client that went away.
+        wake->expires_after(std::chrono::seconds(15));
+        auto [waited] = co_await wake->async_wait(as_tuple_awaitable);
+        if (!waited && !co_await send(": keep-alive\n\n")) break;
+    }
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+    co_await net::async_write(stream, http::make_chunk_last(), as_tuple_awaitable);
 }
 
 }  // namespace graft::coordinator

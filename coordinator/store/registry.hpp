@@ -155,6 +155,10 @@ public:
     virtual bool remove(const std::string& name) = 0;
     // The phases a node passed through, oldest first: (phase, reason, unix time).
     virtual std::vector<std::tuple<std::string, std::string, std::int64_t>> history(const std::string& name) = 0;
+    // A number that changes when another process (an operator's command) has written to the registry since the
+    // last call; this process's own writes leave it as it is. Without `wait`, nullopt rather than waiting while
+    // another thread holds the registry.
+    virtual std::optional<std::int64_t> data_version(bool wait = true) = 0;
 };
 
 std::unique_ptr<node_registry> open_sqlite_registry(const std::string& path);

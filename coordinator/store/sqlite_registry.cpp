@@ -367,6 +367,14 @@ public:
         return out;
     }
 
+    std::optional<std::int64_t> data_version(bool wait) override {
+        std::unique_lock lock(mutex_, std::defer_lock);
+        if (wait) lock.lock();
+        else if (!lock.try_lock()) return std::nullopt;
+        sqlite_statement s(db_, "PRAGMA data_version");
+        return s.step() ? s.integer(0) : 0;
+    }
+
     bool clear_join_credential(const std::string& name, const std::string& credential) override {
         std::lock_guard lock(mutex_);
         sqlite_statement s(db_, "UPDATE nodes SET join_credential = '' WHERE name = ? AND join_credential = ?");

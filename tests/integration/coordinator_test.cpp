@@ -419,3 +419,174 @@ TEST_CASE("2000 agents at once from 500 addresses all enroll, told to come back 
     CHECK(node_count(c) == 2000);
     CHECK(get(c, "/healthz").status == 200);
 }
+
+// ---- Serving: session resumption, listing pages, watches ----
+
+namespace {
+
+// curl -v's account of its handshakes: how many connections got the server's certificate (full handshakes).
+std::size_t full_handshakes(const std::string& verbose) {
+    std::size_t n = 0;
+    for (auto at = verbose.find("(IN), TLS handshake, Certificate (11)"); at != std::string::npos;
+         at = verbose.find("(IN), TLS handshake, Certificate (11)", at + 1))
+        ++n;
+    return n;
+}
+
+// One request through openssl s_client, saving or offering a session; its whole output (handshake summary and the
+// HTTP response).
+std::string s_client(coordinator_process& c, const std::string& request, std::vector<std::string> extra) {
+    test::write(c.dir() / "request.txt", request);
+    // The request, then a second's wait for the answer before stdin closes.
+    std::vector<std::string> argv{"sh", "-c",
+                                  "f=$0; (cat \"$f\"; sleep 1) | openssl s_client -ign_eof \"$@\" 2>&1",
+                                  c.dir() / "request.txt", "-connect", "127.0.0.1:" + std::to_string(c.port()),
+                                  "-CAfile", c.ca_path()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return test::run(argv).output;
+}
+
+std::string report_request(const std::string& name) {
+    const std::string body = R"({"phase": "joining"})";
+    return "POST /v1/nodes/" + name + "/report HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+           "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+}
+
+}  // namespace
+
+TEST_CASE("curl asking twice with Connection: close resumes its TLS session, with and without a client certificate") {
+    coordinator_process c;
+    c.start();
+    auto node = enroll(c);
+    // Before the session id context was set, the second connection failed with a fatal internal_error alert.
+    auto plain = curl(c.url() + "/healthz", {"-v", "--cacert", c.ca_path(), "-H", "Connection: close", "-o", "/dev/null",
+                                             "-o", "/dev/null", c.url() + "/healthz"});
+    INFO(plain.body);
+    CHECK(plain.exit_code == 0);
+    CHECK(plain.status == 200);
+    CHECK(plain.body.find("SSL re-using session ID") != std::string::npos);
+    CHECK(full_handshakes(plain.body) == 1);
+
+    // A node's two reports: the second rides the resumed session, which still carries the node's certificate.
+    test::write(c.dir() / "report.json", joining);
+    auto reports = curl(c.url() + "/v1/nodes/" + node.name + "/report",
+                        {"-v", "--cacert", c.ca_path(), "--cert", node.cert_path, "--key", node.key_path, "-H",
+                         "Connection: close", "-H", "Content-Type: application/json", "--data-binary",
+                         "@" + (c.dir() / "report.json"), "-o", "/dev/null", "-o", "/dev/null",
+                         c.url() + "/v1/nodes/" + node.name + "/report"});
+    INFO(reports.body);
+    CHECK(reports.exit_code == 0);
+    CHECK(reports.status == 200);
+    CHECK(full_handshakes(reports.body) == 1);
+}
+
+TEST_CASE("openssl s_client resumes a saved session, after a coordinator restart too, and a deleted node's resumed session is refused") {
+    coordinator_process c;
+    c.start();
+    auto node = enroll(c);
+    const std::string session = c.dir() / "session.pem";
+    auto first = s_client(c, report_request(node.name),
+                          {"-cert", node.cert_path, "-key", node.key_path, "-sess_out", session});
+    INFO(first);
+    REQUIRE(first.find("HTTP/1.1 200") != std::string::npos);
+    CHECK(first.find("New, TLSv1.3") != std::string::npos);
+
+    auto resumed = s_client(c, report_request(node.name), {"-sess_in", session});
+    INFO(resumed);
+    CHECK(resumed.find("Reused, TLSv1.3") != std::string::npos);
+    CHECK(resumed.find("HTTP/1.1 200") != std::string::npos);
+
+    // The ticket keys are in the state directory: a restarted coordinator opens the tickets it sealed before.
+    c.stop();
+    c.start();
+    auto after_restart = s_client(c, report_request(node.name), {"-sess_in", session});
+    INFO(after_restart);
+    CHECK(after_restart.find("Reused, TLSv1.3") != std::string::npos);
+    CHECK(after_restart.find("HTTP/1.1 200") != std::string::npos);
+    CHECK(std::filesystem::status(c.state_dir() + "/ticket-keys").permissions() ==
+          (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+
+    // The session resumes, but the certificate it carries speaks for nobody once the node is deleted.
+    REQUIRE(test::run({GRAFT_COORDINATOR_BIN, "nodes", "delete", node.name, "--config", c.config_path()}).exit_code == 0);
+    auto revoked = s_client(c, report_request(node.name), {"-sess_in", session});
+    INFO(revoked);
+    CHECK(revoked.find("Reused, TLSv1.3") != std::string::npos);
+    CHECK(revoked.find("HTTP/1.1 403") != std::string::npos);
+    CHECK(revoked.find("certificate_revoked") != std::string::npos);
+}
+
+TEST_CASE("the node listing pages with limit and continue, filters by phase, and refuses a wrong query by name") {
+    coordinator_process c;
+    c.start();
+    std::vector<enrolled_node> nodes;
+    for (int i = 0; i < 5; ++i) nodes.push_back(enroll(c));
+    REQUIRE(post(c, "/v1/nodes/" + nodes[1].name + "/report", joining, nodes[1].curl_identity()).status == 200);
+    REQUIRE(post(c, "/v1/nodes/" + nodes[3].name + "/report", joining, nodes[3].curl_identity()).status == 200);
+
+    std::vector<std::string> seen;
+    std::string next;
+    int pages = 0;
+    do {
+        auto r = get(c, "/v1/nodes?limit=2" + (next.empty() ? std::string() : "&continue=" + next));
+        REQUIRE(r.status == 200);
+        auto body = proto::parse_json(r.body);
+        CHECK(body.at("nodes").size() <= 2);
+        for (const auto& n : body.at("nodes")) seen.push_back(n.at("name"));
+        next = body.at("metadata").value("continue", "");
+        ++pages;
+    } while (!next.empty() && pages < 10);
+    CHECK(pages == 3);
+    CHECK(seen == std::vector<std::string>{"node-1", "node-2", "node-3", "node-4", "node-5"});
+
+    auto joiners = proto::parse_json(get(c, "/v1/nodes?phase=joining").body).at("nodes");
+    REQUIRE(joiners.size() == 2);
+    CHECK(joiners[0].at("name") == nodes[1].name);
+    CHECK(joiners[1].at("name") == nodes[3].name);
+
+    for (const auto& [query, named] : std::vector<std::pair<std::string, std::string>>{
+             {"limit=0", "'limit'"}, {"limit=many", "'limit'"}, {"phase=sleeping", "'phase'"},
+             {"continue=..%2F", "'continue'"}, {"colour=red", "'colour'"}}) {
+        INFO(query);
+        auto r = get(c, "/v1/nodes?" + query);
+        CHECK(r.status == 400);
+        CHECK(error_code(r) == "invalid_query");
+        CHECK_THAT(error_message(r), Catch::Contains(named));
+    }
+    CHECK(node_count(c) == 5);  // nothing changed by a refused query
+
+    // An operator's command changes the registry behind the coordinator's back; the next listing shows it.
+    REQUIRE(test::run({GRAFT_COORDINATOR_BIN, "nodes", "delete", "node-5", "--config", c.config_path()}).exit_code == 0);
+    CHECK(node_count(c) == 4);
+}
+
+TEST_CASE("a watch streams the nodes there are, then each change as a server-sent event") {
+    coordinator_process c;
+    c.start();
+    auto first = enroll(c);
+    const std::string events = c.dir() / "events.txt";
+    // curl -N as an EventSource would: the stream stays open until --max-time ends it.
+    test::child watcher({"/usr/bin/curl", "-sS", "-N", "--max-time", "6", "--cacert", c.ca_path(), "-o", events,
+                         c.url() + "/v1/nodes?watch=true&phase=joining"},
+                        c.dir() / "watch.log");
+    auto second = enroll(c);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    REQUIRE(post(c, "/v1/nodes/" + second.name + "/report", joining, second.curl_identity()).status == 200);
+    REQUIRE(post(c, "/v1/nodes/" + first.name + "/report", joining, first.curl_identity()).status == 200);
+    REQUIRE(post(c, "/v1/nodes/" + first.name + "/report", R"({"phase": "failed", "message": "disk full"})",
+                 first.curl_identity()).status == 200);
+    std::string text;
+    for (int i = 0; i < 100 && text.find("disk full") == std::string::npos; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        text = std::filesystem::exists(events) ? test::read(events) : "";
+    }
+    INFO(text);
+    // Filtered by phase: node-2 enters joining (ADDED), node-1 enters it (ADDED) and leaves it (DELETED); nothing
+    // of the nodes while they were enrolled.
+    auto added2 = text.find("event: ADDED\nid: ");
+    REQUIRE(added2 != std::string::npos);
+    CHECK(text.find("\"name\":\"" + second.name + "\"", added2) != std::string::npos);
+    auto deleted = text.find("event: DELETED");
+    REQUIRE(deleted != std::string::npos);
+    CHECK(text.find("disk full", deleted) != std::string::npos);
+    CHECK(text.find("\"phase\":\"enrolled\"") == std::string::npos);
+}
