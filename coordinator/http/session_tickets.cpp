@@ -182,8 +182,9 @@ int session_tickets::seal_or_open(unsigned char* key_name, unsigned char* iv, EV
     if (EVP_MAC_CTX_set_params(mac, params) != 1) return -1;
     if (encrypt) return EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, use->aes.data(), iv) == 1 ? 1 : -1;
     if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, use->aes.data(), iv) != 1) return -1;
-    // Opened with a key that no longer seals: the client gets a ticket under the newest key.
-    return use == &keys_.front() ? 1 : 2;
+    // Always "renew": a TLS 1.3 client uses a ticket once, and OpenSSL sends a resumed connection a new ticket only
+    // when asked to, so without it every other connection of a caching client made a full handshake.
+    return 2;
 }
 
 }  // namespace graft::coordinator
