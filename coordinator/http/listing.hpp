@@ -20,11 +20,11 @@ namespace graft::coordinator {
 class cluster_health;
 
 struct list_query {
-    std::string phase;           // "" for every phase
+    std::string phase = {};      // "" for every phase
     std::size_t limit = 0;       // nodes per page; 0: every node, in one answer
-    std::string after;           // the `continue` of the page before
+    std::string after = {};      // the `continue` of the page before
     bool watch = false;          // a stream of changes instead of one answer
-    std::optional<std::uint64_t> since;  // watch: the changes after this resourceVersion (or Last-Event-ID)
+    std::optional<std::uint64_t> since = {};  // watch: the changes after this resourceVersion (or Last-Event-ID)
 };
 
 // The query of a GET /v1/nodes; a message naming the parameter and what it takes when it is wrong.
