@@ -295,8 +295,14 @@ response route(const request& req, const request_context& ctx, coordinator_state
     if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
     const bool get = req.method() == http::verb::get, post = req.method() == http::verb::post;
 
-    if (target == "/healthz") return get ? json_response(http::status::ok, {{"status", "ok"}}, req.version())
-                                         : method_not_allowed(req, "GET");
+    if (target == "/healthz") {
+        if (!get) return method_not_allowed(req, "GET");
+        response res{http::status::ok, req.version()};
+        res.set(http::field::content_type, "application/json");
+        res.set(http::field::cache_control, "no-store");
+        res.body() = "{\"status\":\"ok\"}\n";
+        return res;
+    }
     if (target == "/v1/enroll") return post ? enroll(req, ctx, state) : method_not_allowed(req, "POST");
     if (target == "/v1/nodes") return get ? list_nodes(req, state) : method_not_allowed(req, "GET");
 
@@ -381,6 +387,38 @@ bool answers_at_once(const request& req, const coordinator_state& state) {
     if (target == "/v1/nodes") return true;
     constexpr std::string_view nodes_prefix = "/v1/nodes/";
     return target.starts_with(nodes_prefix) && target.find('/', nodes_prefix.size()) == std::string_view::npos;
+}
+
+std::optional<response> unchanged_report(const request& req, const request_context& ctx, coordinator_state& state) {
+    if (!state.snapshot || req.method() != http::verb::post || !ctx.client_node) return std::nullopt;
+    constexpr std::string_view prefix = "/v1/nodes/", suffix = "/report";
+    std::string_view target = req.target();
+    if (!target.starts_with(prefix) || !target.ends_with(suffix) || target.size() <= prefix.size() + suffix.size())
+        return std::nullopt;
+    const std::string_view name = target.substr(prefix.size(), target.size() - prefix.size() - suffix.size());
+    if (name != *ctx.client_node) return std::nullopt;
+    proto::node_report body;
+    try {
+        body = proto::node_report::from_json(proto::parse_json(req.body()));
+    } catch (const std::exception&) {
+        return std::nullopt;  // handle() says what is wrong with it
+    }
+    if (!proto::may_set(proto::phase_source::node, body.phase)) return std::nullopt;
+    // The certificate must be the node's current one, by a snapshot that holds every write so far (an operator's
+    // `nodes delete` from another process included).
+    if (!state.snapshot->confirm_current()) return std::nullopt;
+    auto entry = state.snapshot->find(name);
+    if (!entry || !entry->pending_serial.empty() || ctx.client_serial != entry->certificate_serial) return std::nullopt;
+    const std::string& address = body.address ? *body.address : ctx.remote_address;
+    if (std::string_view(proto::to_string(body.phase)) != entry->phase || body.message != entry->reason ||
+        address != entry->address)
+        return std::nullopt;
+    response res{http::status::ok, req.version()};
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::cache_control, "no-store");
+    res.body() = entry->json + "\n";
+    res.prepare_payload();
+    return res;
 }
 
 bool is_watch(const request& req) {

@@ -56,9 +56,14 @@ struct request_context {
 
 response handle(const request& req, const request_context& ctx, coordinator_state& state);
 
-// Whether handle() answers `req` from memory alone (health, the node snapshot, errors about the request itself):
-// no write, no program, no disk, so the server answers it on the network thread instead of the handler pool.
+// Whether handle() answers `req` from memory alone (health, the node snapshot): no write, no program, no disk, so
+// the server answers it on the network thread instead of the handler pool.
 bool answers_at_once(const request& req, const coordinator_state& state);
+
+// A node's report that changes nothing it has reported (an agent saying it is still waiting), answered from the
+// snapshot on the network thread: the same checks of the certificate as handle() makes, against a snapshot known
+// to be current. nullopt when the report changes something, or anything is in doubt: then handle() it.
+std::optional<response> unchanged_report(const request& req, const request_context& ctx, coordinator_state& state);
 
 // A GET /v1/nodes?watch=true, which the server streams rather than handing to handle().
 bool is_watch(const request& req);

@@ -50,6 +50,14 @@ void identify_client(SSL* ssl, request_context& ctx) {
     ctx.client_serial = proto::serial_hex(*peer);
 }
 
+const std::string server_name = std::string("graft-coordinator/") + proto::graft_version;
+
+// GET /v1/nodes, with or without a query.
+bool is_listing(const request& req) {
+    std::string_view target = req.target();
+    return req.method() == http::verb::get && target.starts_with("/v1/nodes") && (target.size() == 9 || target[9] == '?');
+}
+
 bool is_quiet_close(const boost::system::error_code& ec) {
     return ec == http::error::end_of_stream || ec == net::ssl::error::stream_truncated || ec == net::error::eof ||
            ec == net::error::connection_reset || ec == beast::error::timeout || ec == net::error::operation_aborted;
@@ -259,26 +267,33 @@ net::awaitable<void> https_server::session(tcp::socket socket, std::string addre
             if (!is_quiet_close(ec) && ec != http::error::partial_message)
                 proto::log(proto::log_level::debug, "reading a request from " + ctx.remote_address + ": " + ec.message());
             break;
-        } else if (queued_requests_.load() >= limits_.max_queued_requests) {
-            // Every handler is busy and the queue is full: asking again shortly is better than waiting here.
-            keep_alive = false;
-            res = error_response(http::status::service_unavailable, "busy",
-                                 "the coordinator is busy with other nodes; try again after the Retry-After seconds");
-            res.set(http::field::retry_after, "2");
         } else if (state_.snapshot && is_watch(parser.get())) {
             state_.snapshot->reload_if_changed(false);
             co_await watch(stream, parser.get());
             break;
         } else if (answers_at_once(parser.get(), state_)) {
             const auto& req = parser.get();
-            if (state_.snapshot) state_.snapshot->reload_if_changed(false);
             keep_alive = req.keep_alive();
-            if (req.target().starts_with("/v1/nodes") && (req.target().size() == 9 || req.target()[9] == '?') &&
-                req.version() == 11 && std::holds_alternative<list_query>(parse_list_query(req))) {
-                if (!co_await stream_listing(stream, req, keep_alive) || !keep_alive) break;
-                continue;
+            if (is_listing(req)) {
+                // An operator's command may have changed the registry; the snapshot looks before it answers.
+                state_.snapshot->reload_if_changed(false);
+                if (req.version() == 11 && std::holds_alternative<list_query>(parse_list_query(req))) {
+                    if (!co_await stream_listing(stream, req, keep_alive) || !keep_alive) break;
+                    continue;
+                }
+            } else if (req.target().starts_with("/v1/nodes/")) {
+                state_.snapshot->reload_if_changed(false);
             }
             res = handle(req, ctx, state_);
+        } else if (auto quick = unchanged_report(parser.get(), ctx, state_)) {
+            keep_alive = parser.get().keep_alive();
+            res = std::move(*quick);
+        } else if (queued_requests_.load() >= limits_.max_queued_requests) {
+            // Every handler is busy and the queue is full: asking again shortly is better than waiting here.
+            keep_alive = false;
+            res = error_response(http::status::service_unavailable, "busy",
+                                 "the coordinator is busy with other nodes; try again after the Retry-After seconds");
+            res.set(http::field::retry_after, "2");
         } else {
             const auto& req = parser.get();
             keep_alive = req.keep_alive();
@@ -289,7 +304,7 @@ net::awaitable<void> https_server::session(tcp::socket socket, std::string addre
             --queued_requests_;
         }
         res.keep_alive(keep_alive);
-        res.set(http::field::server, std::string("graft-coordinator/") + proto::graft_version);
+        res.set(http::field::server, server_name);
         res.prepare_payload();
         beast::get_lowest_layer(stream).expires_after(timeouts_.body);
         std::tie(ec, bytes) = co_await http::async_write(stream, res, as_tuple_awaitable);
@@ -304,7 +319,7 @@ net::awaitable<void> https_server::session(tcp::socket socket, std::string addre
 net::awaitable<bool> https_server::stream_listing(stream_type& stream, const request& req, bool keep_alive) {
     listing_writer writer(std::get<list_query>(parse_list_query(req)), *state_.snapshot, state_.cluster);
     http::response<http::empty_body> head{http::status::ok, req.version()};
-    head.set(http::field::server, std::string("graft-coordinator/") + proto::graft_version);
+    head.set(http::field::server, server_name);
     head.set(http::field::content_type, "application/json");
     head.set(http::field::cache_control, "no-store");
     head.keep_alive(keep_alive);
@@ -327,7 +342,7 @@ net::awaitable<void> https_server::watch(stream_type& stream, const request& req
     const auto query = std::get<list_query>(parse_list_query(req));
     const node_snapshot& snapshot = *state_.snapshot;
     http::response<http::empty_body> head{http::status::ok, req.version()};
-    head.set(http::field::server, std::string("graft-coordinator/") + proto::graft_version);
+    head.set(http::field::server, server_name);
     head.set(http::field::content_type, "text/event-stream");
     head.set(http::field::cache_control, "no-store");
     head.keep_alive(false);

@@ -13,7 +13,8 @@ std::shared_ptr<const snapshot_entry> render(const node_record& n, bool readines
     // Text from nodes (a reason, a model) may not be UTF-8, which JSON cannot carry: such bytes become U+FFFD.
     return std::make_shared<const snapshot_entry>(snapshot_entry{
         n.name, n.phase,
-        node_status_of(n, readiness_tracked).to_json().dump(-1, ' ', false, proto::json::error_handler_t::replace)});
+        node_status_of(n, readiness_tracked).to_json().dump(-1, ' ', false, proto::json::error_handler_t::replace),
+        n.reason, n.address, n.certificate_serial, n.pending_serial});
 }
 
 }  // namespace
@@ -64,7 +65,10 @@ void node_snapshot::apply(const std::string& name, std::shared_ptr<const snapsho
         change.node = entry;
         nodes_.emplace(name, std::move(entry));
     } else {
-        if (it->second->json == entry->json) return;  // a write that changed nothing the status shows
+        const auto& was = *it->second;
+        if (was.json == entry->json && was.certificate_serial == entry->certificate_serial &&
+            was.pending_serial == entry->pending_serial)
+            return;  // a write that changed nothing the status shows
         change.kind = change_kind::modified;
         change.previous_phase = it->second->phase;
         change.node = entry;
@@ -106,6 +110,18 @@ void node_snapshot::reload() {
         after = version_;
     }
     if (after != before) notify();
+}
+
+bool node_snapshot::confirm_current() {
+    const auto seen = registry_.data_version(false);
+    if (!seen) return false;
+    {
+        std::lock_guard refreshing(refresh_mutex_);
+        if (seen == data_version_) return true;
+        data_version_ = seen;
+    }
+    reload();
+    return true;
 }
 
 bool node_snapshot::reload_if_changed(bool wait) {
@@ -202,6 +218,19 @@ bool snapshotting_registry::clear_join_credential(const std::string& name, const
     const bool cleared = inner_.clear_join_credential(name, credential);
     if (cleared) snapshot_.refresh(name);
     return cleared;
+}
+
+std::string snapshotting_registry::renew(const std::string& name, std::int64_t now,
+                                         const std::function<std::pair<std::string, std::string>()>& issue) {
+    auto pem = inner_.renew(name, now, issue);
+    if (!pem.empty()) snapshot_.refresh(name);  // the pending serial: the status does not show it, reports check it
+    return pem;
+}
+
+bool snapshotting_registry::promote_certificate(const std::string& name, const std::string& serial) {
+    const bool done = inner_.promote_certificate(name, serial);
+    if (done) snapshot_.refresh(name);
+    return done;
 }
 
 bool snapshotting_registry::approve(const std::string& name, std::int64_t now) {

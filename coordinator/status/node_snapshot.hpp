@@ -31,6 +31,11 @@ struct snapshot_entry {
     std::string name;
     std::string phase;
     std::string json;  // node_status_of(...).to_json(), dumped
+    // What a report that changes nothing is checked against (router.cpp): never in the JSON.
+    std::string reason = {};
+    std::string address = {};
+    std::string certificate_serial = {};
+    std::string pending_serial = {};
 };
 
 enum class change_kind { added, modified, deleted };
@@ -56,6 +61,9 @@ public:
     // `wait`, it looks only when the registry is free at once (a read on a network thread does so before it
     // answers, so an operator's `nodes delete` shows in the next listing).
     bool reload_if_changed(bool wait = true);
+    // Looks as reload_if_changed(false) does; true only when it could look, so the snapshot is known to hold every
+    // write made up to now. What answers for a node's certificate from the snapshot asks this first.
+    bool confirm_current();
 
     struct page {
         std::vector<std::shared_ptr<const snapshot_entry>> nodes;
@@ -110,12 +118,8 @@ public:
                      std::optional<std::int64_t> expires_at, const std::string& credential = {}) override;
     bool clear_join_credential(const std::string& name, const std::string& credential) override;
     std::string renew(const std::string& name, std::int64_t now,
-                      const std::function<std::pair<std::string, std::string>()>& issue) override {
-        return inner_.renew(name, now, issue);  // nothing the status shows
-    }
-    bool promote_certificate(const std::string& name, const std::string& serial) override {
-        return inner_.promote_certificate(name, serial);
-    }
+                      const std::function<std::pair<std::string, std::string>()>& issue) override;
+    bool promote_certificate(const std::string& name, const std::string& serial) override;
     bool approve(const std::string& name, std::int64_t now) override;
     bool deny(const std::string& name, std::int64_t now) override;
     bool allow_replacement(const std::string& name) override;

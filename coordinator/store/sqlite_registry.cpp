@@ -115,6 +115,8 @@ std::string board_summary(const proto::hardware_facts& f) {
 
 class sqlite_registry final : public node_registry {
 public:
+    ~sqlite_registry() override { sqlite3_finalize(data_version_); }
+
     explicit sqlite_registry(const std::string& path) : db_(path) {
         // WAL lets status reads run beside writes; FULL makes every commit durable before enroll() returns.
         db_.exec("PRAGMA journal_mode=WAL");
@@ -371,8 +373,14 @@ public:
         std::unique_lock lock(mutex_, std::defer_lock);
         if (wait) lock.lock();
         else if (!lock.try_lock()) return std::nullopt;
-        sqlite_statement s(db_, "PRAGMA data_version");
-        return s.step() ? s.integer(0) : 0;
+        // Asked before every answer from the snapshot: prepared once.
+        if (!data_version_)
+            sqlite3_prepare_v3(db_.handle(), "PRAGMA data_version", -1, SQLITE_PREPARE_PERSISTENT, &data_version_, nullptr);
+        if (!data_version_) return std::nullopt;
+        std::optional<std::int64_t> out;
+        if (sqlite3_step(data_version_) == SQLITE_ROW) out = sqlite3_column_int64(data_version_, 0);
+        sqlite3_reset(data_version_);
+        return out;
     }
 
     bool clear_join_credential(const std::string& name, const std::string& credential) override {
@@ -497,6 +505,7 @@ private:
         tx.commit();
     }
 
+    sqlite3_stmt* data_version_ = nullptr;
     std::mutex mutex_;
     sqlite_db db_;
 };
