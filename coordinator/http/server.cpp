@@ -249,8 +249,10 @@ net::awaitable<void> https_server::session(tcp::socket socket, std::string addre
                 http::response<http::empty_body> go_on{http::status::continue_, 11};
                 co_await http::async_write(stream, go_on, as_tuple_awaitable);
             }
-            beast::get_lowest_layer(stream).expires_after(timeouts_.body);
-            std::tie(ec, bytes) = co_await http::async_read(stream, buffer, parser, as_tuple_awaitable);
+            if (!parser.is_done()) {  // a body to read (a GET has none)
+                beast::get_lowest_layer(stream).expires_after(timeouts_.body);
+                std::tie(ec, bytes) = co_await http::async_read(stream, buffer, parser, as_tuple_awaitable);
+            }
         }
         if (ec == http::error::body_limit) {
             body_unread = true;

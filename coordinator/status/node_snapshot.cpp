@@ -1,6 +1,7 @@
 #include "coordinator/status/node_snapshot.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 namespace graft::coordinator {
 namespace {
@@ -113,14 +114,18 @@ void node_snapshot::reload() {
 }
 
 bool node_snapshot::confirm_current() {
+    const std::int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+    if (now - confirmed_at_.load(std::memory_order_acquire) < 1'000'000) return true;
     const auto seen = registry_.data_version(false);
     if (!seen) return false;
+    bool changed = false;
     {
         std::lock_guard refreshing(refresh_mutex_);
-        if (seen == data_version_) return true;
+        changed = seen != data_version_;
         data_version_ = seen;
     }
-    reload();
+    if (changed) reload();
+    confirmed_at_.store(now, std::memory_order_release);
     return true;
 }
 

@@ -10,6 +10,7 @@
 
 #include "coordinator/store/registry.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -62,7 +63,9 @@ public:
     // answers, so an operator's `nodes delete` shows in the next listing).
     bool reload_if_changed(bool wait = true);
     // Looks as reload_if_changed(false) does; true only when it could look, so the snapshot is known to hold every
-    // write made up to now. What answers for a node's certificate from the snapshot asks this first.
+    // write made up to now. What answers for a node's certificate from the snapshot asks this first. A look that
+    // succeeded less than a millisecond ago stands: the registry is not asked on every request, and an operator's
+    // command (a process start, a commit, an exit) takes longer than that anyway.
     bool confirm_current();
 
     struct page {
@@ -95,6 +98,7 @@ private:
     std::deque<snapshot_change> changes_;
     std::uint64_t version_ = 0;
     std::optional<std::int64_t> data_version_;
+    std::atomic<std::int64_t> confirmed_at_{0};  // steady clock, nanoseconds
     mutable std::mutex watchers_mutex_;
     mutable std::vector<std::weak_ptr<std::function<void()>>> watchers_;
 };
