@@ -138,7 +138,11 @@ private:
             std::string problem;
             std::optional<proto::http_result> result;
             try {
-                result = co_await proto::https_call(tls, endpoint_, method, target, body, options_.request_timeout);
+                // The node's calls in a row (a report, then the join) share one connection.
+                if (node_connection_ && node_tls_ && &tls == &node_tls_->context())
+                    result = co_await node_connection_->call(method, target, body, options_.request_timeout);
+                else
+                    result = co_await proto::https_call(tls, endpoint_, method, target, body, options_.request_timeout);
             } catch (const std::exception& e) {
                 problem = e.what();
                 if (problem.find("certificate verify failed") != std::string::npos)
@@ -273,8 +277,10 @@ private:
     }
 
     void use_node_identity() {
+        node_connection_.reset();  // it holds the context it is replacing
         node_tls_ = proto::client_tls::trusting(store_.read("ca.crt"));
         node_tls_->use_identity(store_.read("node.crt"), store_.read("node.key"));
+        node_connection_ = std::make_unique<proto::https_connection>(node_tls_->context(), endpoint_);
     }
 
     // Renews the node's certificate, with the same key, over the current one, once it is due (or when forced).
@@ -496,6 +502,7 @@ private:
     agent_state state_;
     backoff retry_;
     std::unique_ptr<proto::client_tls> node_tls_;
+    std::unique_ptr<proto::https_connection> node_connection_;  // over node_tls_
     std::string node_ip_;  // as host preparation chose it
     // The machine-id this card had before it found it was a clone and made itself a fresh one.
     std::optional<std::string> cloned_from_;

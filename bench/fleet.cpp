@@ -1,6 +1,7 @@
 // graft-fleet: a fleet simulator. Drives N simulated agents against a running coordinator, each doing what a real
 // agent does on first boot: make a P-256 key and CSR, enroll over TLS trusting only the pinned CA, then over mutual
-// TLS report `joining`, ask for a join spec and report `joined`. At most C agents are in flight at once.
+// TLS (one kept connection, as the agent keeps it) report `joining`, ask for a join spec and report `joined`. At most
+// C agents are in flight at once.
 // Prints throughput and per-call latency percentiles. See docs/benchmarks.md.
 
 #include "proto/cli.hpp"
@@ -43,16 +44,15 @@ struct run_stats {
 };
 
 // One call, asked again after the Retry-After of a 429 or 503 as an agent does. The latency counts every try.
-net::awaitable<proto::http_result> timed(run_stats& stats, const std::string& call, net::ssl::context& tls,
-                                         const proto::https_endpoint& ep, http::verb verb, std::string target,
-                                         std::string body) {
+net::awaitable<proto::http_result> timed(run_stats& stats, const std::string& call, proto::https_connection& connection,
+                                         http::verb verb, std::string target, std::string body) {
     auto start = steady::now();
     auto backoff = std::chrono::milliseconds(500);
     for (int attempt = 1;; ++attempt) {
         proto::http_result r;
         bool failed = false;  // (no co_await inside a handler)
         try {
-            r = co_await proto::https_call(tls, ep, verb, target, body, std::chrono::seconds(30));
+            r = co_await connection.call(verb, target, body, std::chrono::seconds(30));
         } catch (const std::exception&) {
             // The agent retries a connection that failed or timed out, with backoff; so does the simulator, a while.
             if (attempt >= 10) throw;
@@ -90,7 +90,10 @@ net::awaitable<void> one_agent(run_stats& stats, proto::https_endpoint ep, const
         req.facts.arch = "aarch64";
         req.facts.model = "graft-fleet simulated node";
         auto pinned = proto::client_tls::pinned(pin);
-        auto r = co_await timed(stats, "enroll", pinned->context(), ep, http::verb::post, "/v1/enroll", req.to_json().dump());
+        auto r = co_await [&]() -> net::awaitable<proto::http_result> {
+            proto::https_connection anonymous(pinned->context(), ep);
+            co_return co_await timed(stats, "enroll", anonymous, http::verb::post, "/v1/enroll", req.to_json().dump());
+        }();
         auto enrolled = proto::enroll_response::from_json(proto::parse_json(r.body));
         if (enroll_only) {
             ++stats.completed;
@@ -98,11 +101,13 @@ net::awaitable<void> one_agent(run_stats& stats, proto::https_endpoint ep, const
         }
 
         auto tls = proto::client_tls::trusting(enrolled.ca_certificate_pem);
-        tls->use_identity(enrolled.certificate_pem, proto::private_key_pem(*key));
+        tls->use_identity(*proto::certificate_from_pem(enrolled.certificate_pem), *key);
+        // As the agent does: the node's calls in a row share one connection.
+        proto::https_connection node(tls->context(), ep);
         const std::string base = "/v1/nodes/" + enrolled.node_name;
-        co_await timed(stats, "report", tls->context(), ep, http::verb::post, base + "/report", R"({"phase":"joining"})");
-        co_await timed(stats, "join", tls->context(), ep, http::verb::post, base + "/join", "{}");
-        co_await timed(stats, "report", tls->context(), ep, http::verb::post, base + "/report", R"({"phase":"joined"})");
+        co_await timed(stats, "report", node, http::verb::post, base + "/report", R"({"phase":"joining"})");
+        co_await timed(stats, "join", node, http::verb::post, base + "/join", "{}");
+        co_await timed(stats, "report", node, http::verb::post, base + "/report", R"({"phase":"joined"})");
         ++stats.completed;
     } catch (const std::exception& e) {
         if (stats.first_error.empty()) stats.first_error = e.what();

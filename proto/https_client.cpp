@@ -16,6 +16,7 @@
 
 #include <openssl/ssl.h>
 
+#include <optional>
 #include <stdexcept>
 
 namespace graft::proto {
@@ -65,38 +66,51 @@ https_endpoint parse_https_url(std::string_view url) {
     return ep;
 }
 
-net::awaitable<http_result> https_call(net::ssl::context& ctx, https_endpoint endpoint, http::verb verb,
-                                       std::string target, std::string body, std::chrono::seconds timeout,
-                                       http_headers headers) {
+namespace {
+
+using stream_type = beast::ssl_stream<beast::tcp_stream>;
+
+// A TCP connection and TLS handshake to the endpoint, offering the context's last session with it.
+net::awaitable<std::unique_ptr<stream_type>> open(net::ssl::context& ctx, const https_endpoint& endpoint,
+                                                   const std::string& peer, std::chrono::seconds timeout) {
     auto executor = co_await net::this_coro::executor;
     net::ip::tcp::resolver resolver(executor);
-    beast::ssl_stream<beast::tcp_stream> stream(executor, ctx);
-    verify_server_name(stream.native_handle(), endpoint.host);
+    auto stream = std::make_unique<stream_type>(executor, ctx);
+    verify_server_name(stream->native_handle(), endpoint.host);
 
-    beast::get_lowest_layer(stream).expires_after(timeout);
+    beast::get_lowest_layer(*stream).expires_after(timeout);
     auto results = co_await resolver.async_resolve(endpoint.host, endpoint.port, net::use_awaitable);
     if (endpoint.source.empty()) {
-        co_await beast::get_lowest_layer(stream).async_connect(results, net::use_awaitable);
+        co_await beast::get_lowest_layer(*stream).async_connect(results, net::use_awaitable);
     } else {
-        auto& socket = beast::get_lowest_layer(stream).socket();
+        auto& socket = beast::get_lowest_layer(*stream).socket();
         const net::ip::tcp::endpoint remote = results.begin()->endpoint();
         socket.open(remote.protocol());
         socket.bind({net::ip::make_address(endpoint.source), 0});
-        co_await beast::get_lowest_layer(stream).async_connect(remote, net::use_awaitable);
+        co_await beast::get_lowest_layer(*stream).async_connect(remote, net::use_awaitable);
     }
-    beast::get_lowest_layer(stream).socket().set_option(net::ip::tcp::no_delay(true));
-    const std::string peer = endpoint.host + ":" + endpoint.port;
-    resume_session(stream.native_handle(), peer);
-    co_await stream.async_handshake(net::ssl::stream_base::client, net::use_awaitable);
+    // Requests go out at once rather than waiting for an ACK of the segment before (Nagle).
+    beast::get_lowest_layer(*stream).socket().set_option(net::ip::tcp::no_delay(true));
+    resume_session(stream->native_handle(), peer);
+    co_await stream->async_handshake(net::ssl::stream_base::client, net::use_awaitable);
+    co_return stream;
+}
 
+// One request and its response on an open connection. `keep_alive`: whether we ask to keep it; the result says
+// whether the server agreed.
+net::awaitable<std::pair<http_result, bool>> exchange(stream_type& stream, const https_endpoint& endpoint, http::verb verb,
+                                                      const std::string& target, const std::string& body,
+                                                      std::chrono::seconds timeout, const http_headers& headers,
+                                                      bool keep_alive) {
     http::request<http::string_body> req{verb, target, 11};
     req.set(http::field::host, endpoint.host);
     req.set(http::field::user_agent, std::string("graft/") + graft_version);
-    req.set(http::field::connection, "close");
+    req.keep_alive(keep_alive);
     if (!body.empty()) req.set(http::field::content_type, "application/json");
     for (const auto& [name, value] : headers) req.set(name, value);
-    req.body() = std::move(body);
+    req.body() = body;
     req.prepare_payload();
+    beast::get_lowest_layer(stream).expires_after(timeout);
     co_await http::async_write(stream, req, net::use_awaitable);
 
     beast::flat_buffer buffer;
@@ -105,15 +119,75 @@ net::awaitable<http_result> https_call(net::ssl::context& ctx, https_endpoint en
     co_await http::async_read(stream, buffer, parser, net::use_awaitable);
     auto res = parser.release();
 
-    // A polite close; a server that has already gone is not an error for a request that completed.
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
-    co_await stream.async_shutdown(net::as_tuple(net::use_awaitable));
-
     http_result out;
     out.status = res.result_int();
     out.body = std::move(res.body());
     if (auto it = res.find(http::field::retry_after); it != res.end()) out.retry_after = std::string(it->value());
-    co_return out;
+    co_return std::pair{std::move(out), keep_alive && res.keep_alive()};
+}
+
+// A polite close; a server that has already gone is not an error for a request that completed.
+net::awaitable<void> close(stream_type& stream) {
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+    co_await stream.async_shutdown(net::as_tuple(net::use_awaitable));
+}
+
+}  // namespace
+
+net::awaitable<http_result> https_call(net::ssl::context& ctx, https_endpoint endpoint, http::verb verb,
+                                       std::string target, std::string body, std::chrono::seconds timeout,
+                                       http_headers headers) {
+    const std::string peer = endpoint.host + ":" + endpoint.port;
+    auto stream = co_await open(ctx, endpoint, peer, timeout);
+    auto [result, kept] = co_await exchange(*stream, endpoint, verb, target, body, timeout, headers, false);
+    co_await close(*stream);
+    co_return result;
+}
+
+struct https_connection::kept {
+    std::unique_ptr<stream_type> stream;
+    std::chrono::steady_clock::time_point last_answer;
+};
+
+https_connection::https_connection(net::ssl::context& ctx, https_endpoint endpoint, std::chrono::seconds reuse_within)
+    : ctx_(ctx), endpoint_(std::move(endpoint)), peer_(endpoint_.host + ":" + endpoint_.port), reuse_within_(reuse_within) {}
+
+https_connection::~https_connection() = default;
+
+net::awaitable<http_result> https_connection::call(http::verb verb, std::string target, std::string body,
+                                                   std::chrono::seconds timeout, http_headers headers) {
+    // A connection idle for longer may be closing on the server's side just as the request goes out; such a one is
+    // closed rather than reused.
+    if (kept_ && std::chrono::steady_clock::now() - kept_->last_answer > reuse_within_) {
+        co_await close(*kept_->stream);
+        kept_.reset();
+    }
+    if (kept_) {
+        // The server may still have closed it (it restarted, say): then, once, a fresh connection.
+        std::optional<std::pair<http_result, bool>> answer;
+        try {
+            answer = co_await exchange(*kept_->stream, endpoint_, verb, target, body, timeout, headers, true);
+        } catch (const boost::system::system_error&) {
+        }
+        if (answer) {
+            co_return co_await finish(std::move(*answer));
+        }
+        kept_.reset();
+    }
+    kept_ = std::make_unique<kept>();
+    kept_->stream = co_await open(ctx_, endpoint_, peer_, timeout);
+    auto answer = co_await exchange(*kept_->stream, endpoint_, verb, target, body, timeout, headers, true);
+    co_return co_await finish(std::move(answer));
+}
+
+net::awaitable<http_result> https_connection::finish(std::pair<http_result, bool> answer) {
+    if (answer.second) {
+        kept_->last_answer = std::chrono::steady_clock::now();
+    } else {
+        co_await close(*kept_->stream);
+        kept_.reset();
+    }
+    co_return std::move(answer.first);
 }
 
 http_result https_call_sync(net::ssl::context& ctx, const https_endpoint& endpoint, http::verb verb,

@@ -1,5 +1,6 @@
 #pragma once
-// One HTTPS request per connection, with a deadline over the whole exchange. Used by the agent, by the
+// HTTPS requests with a deadline over the whole exchange: one per connection (https_call), or a series over one
+// kept connection (https_connection). Used by the agent, by the
 // coordinator's `status` command and by the fleet benchmark.
 
 #include <boost/asio/awaitable.hpp>
@@ -8,6 +9,7 @@
 #include <openssl/ssl.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,6 +41,31 @@ using http_headers = std::vector<std::pair<std::string, std::string>>;
 boost::asio::awaitable<http_result> https_call(boost::asio::ssl::context& ctx, https_endpoint endpoint,
                                                boost::beast::http::verb verb, std::string target, std::string body,
                                                std::chrono::seconds timeout, http_headers headers = {});
+
+// Calls to one server, over one connection kept between them: a call made within `reuse_within` of the last answer
+// goes over the same connection, with no handshake; later, or once the server has closed it, over a fresh one (which
+// resumes the TLS session when it can). Errors as https_call. Use it from one executor, one call at a time.
+class https_connection {
+public:
+    https_connection(boost::asio::ssl::context& ctx, https_endpoint endpoint,
+                     std::chrono::seconds reuse_within = std::chrono::seconds(5));
+    ~https_connection();
+    https_connection(const https_connection&) = delete;
+    https_connection& operator=(const https_connection&) = delete;
+
+    boost::asio::awaitable<http_result> call(boost::beast::http::verb verb, std::string target, std::string body,
+                                             std::chrono::seconds timeout, http_headers headers = {});
+
+private:
+    struct kept;
+    boost::asio::awaitable<http_result> finish(std::pair<http_result, bool> answer);
+
+    boost::asio::ssl::context& ctx_;
+    https_endpoint endpoint_;
+    std::string peer_;
+    std::chrono::seconds reuse_within_;
+    std::unique_ptr<kept> kept_;
+};
 
 // The same, on an io_context of its own, for command-line tools.
 http_result https_call_sync(boost::asio::ssl::context& ctx, const https_endpoint& endpoint,

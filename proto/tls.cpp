@@ -138,13 +138,21 @@ std::unique_ptr<client_tls> client_tls::pinned(std::string pin) {
     return c;
 }
 
+void client_tls::forget_session() {
+    // A session begun under another identity (or none) must not speak for a new one.
+    std::lock_guard lock(sessions_->mutex);
+    SSL_SESSION_free(sessions_->session);
+    sessions_->session = nullptr;
+}
+
+void client_tls::use_identity(X509& cert, EVP_PKEY& key) {
+    forget_session();
+    openssl_check(SSL_CTX_use_certificate(ctx_.native_handle(), &cert) == 1, "SSL_CTX_use_certificate");
+    openssl_check(SSL_CTX_use_PrivateKey(ctx_.native_handle(), &key) == 1, "SSL_CTX_use_PrivateKey");
+}
+
 void client_tls::use_identity(std::string_view cert_pem, std::string_view key_pem) {
-    {
-        // A session begun under another identity (or none) must not speak for this one.
-        std::lock_guard lock(sessions_->mutex);
-        SSL_SESSION_free(sessions_->session);
-        sessions_->session = nullptr;
-    }
+    forget_session();
     ctx_.use_certificate_chain(boost::asio::buffer(cert_pem.data(), cert_pem.size()));
     ctx_.use_private_key(boost::asio::buffer(key_pem.data(), key_pem.size()), ssl::context::pem);
 }

@@ -40,11 +40,14 @@ public:
 
     // Presents this certificate and key to the server (mutual TLS).
     void use_identity(std::string_view cert_pem, std::string_view key_pem);
+    // The same from parsed objects, sparing the PEM round trip (the fleet simulator, which holds them already).
+    void use_identity(X509& cert, EVP_PKEY& key);
     ssl::context& context() { return ctx_; }
     ~client_tls();
 
 private:
     client_tls();
+    void forget_session();
     ssl::context ctx_;
     std::unique_ptr<resumable_session> sessions_;
     std::unique_ptr<std::string> pin_;  // stable address: OpenSSL's verify callback holds a pointer to it

@@ -15,7 +15,32 @@ sqlite_db::sqlite_db(const std::string& path) : path_(path) {
     sqlite3_busy_timeout(db_, 5000);
 }
 
-sqlite_db::~sqlite_db() { sqlite3_close(db_); }
+sqlite_db::~sqlite_db() {
+    for (auto& [sql, stmts] : idle_)
+        for (auto* stmt : stmts) sqlite3_finalize(stmt);
+    sqlite3_close(db_);
+}
+
+sqlite3_stmt* sqlite_db::take_statement(std::string_view sql) {
+    if (auto it = idle_.find(std::string(sql)); it != idle_.end() && !it->second.empty()) {
+        auto* stmt = it->second.back();
+        it->second.pop_back();
+        return stmt;
+    }
+    sqlite3_stmt* stmt = nullptr;
+    check(sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt, nullptr),
+          "sqlite3_prepare_v3");
+    return stmt;
+}
+
+void sqlite_db::give_back(sqlite3_stmt* stmt) {
+    if (!stmt) return;
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    auto& kept = idle_[sqlite3_sql(stmt)];
+    if (kept.size() < 4) kept.push_back(stmt);
+    else sqlite3_finalize(stmt);
+}
 
 void sqlite_db::check(int rc, std::string_view call) {
     if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE) return;
@@ -38,12 +63,9 @@ void sqlite_db::exec(std::string_view sql) {
     check(sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, nullptr), "sqlite3_exec");
 }
 
-sqlite_statement::sqlite_statement(sqlite_db& db, std::string_view sql) : db_(db) {
-    db_.check(sqlite3_prepare_v2(db.handle(), sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr),
-              "sqlite3_prepare_v2");
-}
+sqlite_statement::sqlite_statement(sqlite_db& db, std::string_view sql) : db_(db), stmt_(db.take_statement(sql)) {}
 
-sqlite_statement::~sqlite_statement() { sqlite3_finalize(stmt_); }
+sqlite_statement::~sqlite_statement() { db_.give_back(stmt_); }
 
 sqlite_statement& sqlite_statement::bind(int index, std::string_view value) {
     db_.check(sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT),
@@ -92,14 +114,14 @@ std::optional<std::int64_t> sqlite_statement::optional_integer(int column) const
     return integer(column);
 }
 
-sqlite_transaction::sqlite_transaction(sqlite_db& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+sqlite_transaction::sqlite_transaction(sqlite_db& db) : db_(db) { sqlite_statement(db_, "BEGIN IMMEDIATE").run(); }
 
 sqlite_transaction::~sqlite_transaction() {
     if (!done_) sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
 }
 
 void sqlite_transaction::commit() {
-    db_.exec("COMMIT");
+    sqlite_statement(db_, "COMMIT").run();
     done_ = true;
 }
 
