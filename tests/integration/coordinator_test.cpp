@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <ctime>
 #include <filesystem>
 #include <thread>
 
@@ -589,4 +590,52 @@ TEST_CASE("a watch streams the nodes there are, then each change as a server-sen
     REQUIRE(deleted != std::string::npos);
     CHECK(text.find("disk full", deleted) != std::string::npos);
     CHECK(text.find("\"phase\":\"enrolled\"") == std::string::npos);
+}
+
+TEST_CASE("a session resumed after its client certificate expired is refused with 401 naming the certificate") {
+    coordinator_process c;
+    c.start();
+    // A client certificate for node-1 from graft's own CA that expires a few seconds from now, made with `openssl
+    // ca` (the coordinator issues certificates for at least an hour).
+    const auto& dir = c.dir();
+    test::write(dir / "ca.cnf", "[ca]\ndefault_ca = c\n[c]\ndatabase = " + (dir / "index.txt") + "\nnew_certs_dir = " +
+                                    std::string(dir.path()) + "\nserial = " + (dir / "serial") +
+                                    "\ndefault_md = sha256\npolicy = p\nunique_subject = no\n[p]\ncommonName = supplied\n"
+                                    "[ext]\nbasicConstraints = CA:FALSE\nkeyUsage = digitalSignature\n"
+                                    "extendedKeyUsage = clientAuth\n");
+    test::write(dir / "index.txt", "");
+    test::write(dir / "serial", "1000\n");
+    REQUIRE(test::run({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                       "-keyout", dir / "short.key", "-subj", "/CN=node-1", "-out", dir / "short.csr"})
+                .exit_code == 0);
+    auto stamp = [](std::chrono::system_clock::time_point t) {
+        const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
+        std::tm utc{};
+        ::gmtime_r(&seconds, &utc);
+        char text[32];
+        std::strftime(text, sizeof text, "%Y%m%d%H%M%SZ", &utc);
+        return std::string(text);
+    };
+    const auto expiry = std::chrono::system_clock::now() + std::chrono::seconds(6);
+    auto signed_ = test::run({"openssl", "ca", "-batch", "-config", dir / "ca.cnf", "-cert", c.ca_path(), "-keyfile",
+                              c.state_dir() + "/ca.key", "-in", dir / "short.csr", "-out", dir / "short.crt",
+                              "-startdate", stamp(std::chrono::system_clock::now() - std::chrono::hours(1)), "-enddate",
+                              stamp(expiry), "-extensions", "ext", "-notext"});
+    INFO(signed_.output);
+    REQUIRE(signed_.exit_code == 0);
+
+    // While it is valid: a full handshake, and a session saved.
+    const std::string session = dir / "short-session.pem";
+    auto first = s_client(c, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                          {"-cert", dir / "short.crt", "-key", dir / "short.key", "-sess_out", session});
+    INFO(first);
+    REQUIRE(first.find("HTTP/1.1 200") != std::string::npos);
+    std::this_thread::sleep_until(expiry + std::chrono::seconds(2));
+
+    // The session still resumes, but the certificate it carries no longer speaks for anyone.
+    auto late = s_client(c, report_request("node-1"), {"-sess_in", session});
+    INFO(late);
+    CHECK(late.find("Reused, TLSv1.3") != std::string::npos);
+    CHECK(late.find("HTTP/1.1 401") != std::string::npos);
+    CHECK(late.find("outside its validity period") != std::string::npos);
 }
