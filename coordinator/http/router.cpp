@@ -27,6 +27,16 @@ response json_response(http::status status, const proto::json& body, unsigned ve
     return res;
 }
 
+// An answer whose JSON is already written (the snapshot's, or a constant).
+response serialized_json(std::string body, unsigned version) {
+    response res{http::status::ok, version};
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::cache_control, "no-store");
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+}
+
 proto::node_status to_status(const node_record& n, const coordinator_state& state) {
     return node_status_of(n, state.cluster != nullptr);
 }
@@ -297,11 +307,7 @@ response route(const request& req, const request_context& ctx, coordinator_state
 
     if (target == "/healthz") {
         if (!get) return method_not_allowed(req, "GET");
-        response res{http::status::ok, req.version()};
-        res.set(http::field::content_type, "application/json");
-        res.set(http::field::cache_control, "no-store");
-        res.body() = "{\"status\":\"ok\"}\n";
-        return res;
+        return serialized_json("{\"status\":\"ok\"}\n", req.version());
     }
     if (target == "/v1/enroll") return post ? enroll(req, ctx, state) : method_not_allowed(req, "POST");
     if (target == "/v1/nodes") return get ? list_nodes(req, state) : method_not_allowed(req, "GET");
@@ -320,12 +326,7 @@ response route(const request& req, const request_context& ctx, coordinator_state
             if (state.snapshot) {
                 auto entry = state.snapshot->find(name);
                 if (!entry) return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
-                response res{http::status::ok, req.version()};
-                res.set(http::field::content_type, "application/json");
-                res.set(http::field::cache_control, "no-store");
-                res.body() = entry->json + "\n";
-                res.prepare_payload();
-                return res;
+                return serialized_json(entry->json + "\n", req.version());
             }
             auto node = state.registry.find(name);
             if (!node) return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
@@ -413,12 +414,7 @@ std::optional<response> unchanged_report(const request& req, const request_conte
     if (std::string_view(proto::to_string(body.phase)) != entry->phase || body.message != entry->reason ||
         address != entry->address)
         return std::nullopt;
-    response res{http::status::ok, req.version()};
-    res.set(http::field::content_type, "application/json");
-    res.set(http::field::cache_control, "no-store");
-    res.body() = entry->json + "\n";
-    res.prepare_payload();
-    return res;
+    return serialized_json(entry->json + "\n", req.version());
 }
 
 bool is_watch(const request& req) {

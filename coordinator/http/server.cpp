@@ -318,18 +318,25 @@ net::awaitable<void> https_server::session(tcp::socket socket, std::string addre
     co_await stream.async_shutdown(as_tuple_awaitable);
 }
 
-net::awaitable<bool> https_server::stream_listing(stream_type& stream, const request& req, bool keep_alive) {
-    listing_writer writer(std::get<list_query>(parse_list_query(req)), *state_.snapshot, state_.cluster);
+net::awaitable<bool> https_server::write_chunked_header(stream_type& stream, const request& req,
+                                                       std::string_view content_type, bool keep_alive) {
     http::response<http::empty_body> head{http::status::ok, req.version()};
     head.set(http::field::server, server_name);
-    head.set(http::field::content_type, "application/json");
+    head.set(http::field::content_type, content_type);
     head.set(http::field::cache_control, "no-store");
     head.keep_alive(keep_alive);
     head.chunked(true);
     http::response_serializer<http::empty_body> serializer{head};
     beast::get_lowest_layer(stream).expires_after(timeouts_.body);
     auto [ec, n] = co_await http::async_write_header(stream, serializer, as_tuple_awaitable);
-    if (ec) co_return false;
+    co_return !ec;
+}
+
+net::awaitable<bool> https_server::stream_listing(stream_type& stream, const request& req, bool keep_alive) {
+    listing_writer writer(std::get<list_query>(parse_list_query(req)), *state_.snapshot, state_.cluster);
+    if (!co_await write_chunked_header(stream, req, "application/json", keep_alive)) co_return false;
+    boost::system::error_code ec;
+    std::size_t n = 0;
     while (auto piece = writer.next()) {
         if (piece->empty()) continue;
         beast::get_lowest_layer(stream).expires_after(timeouts_.body);
@@ -343,16 +350,7 @@ net::awaitable<bool> https_server::stream_listing(stream_type& stream, const req
 net::awaitable<void> https_server::watch(stream_type& stream, const request& req) {
     const auto query = std::get<list_query>(parse_list_query(req));
     const node_snapshot& snapshot = *state_.snapshot;
-    http::response<http::empty_body> head{http::status::ok, req.version()};
-    head.set(http::field::server, server_name);
-    head.set(http::field::content_type, "text/event-stream");
-    head.set(http::field::cache_control, "no-store");
-    head.keep_alive(false);
-    head.chunked(true);
-    http::response_serializer<http::empty_body> serializer{head};
-    beast::get_lowest_layer(stream).expires_after(timeouts_.body);
-    auto [ec, n] = co_await http::async_write_header(stream, serializer, as_tuple_awaitable);
-    if (ec) co_return;
+    if (!co_await write_chunked_header(stream, req, "text/event-stream", false)) co_return;
     auto send = [&](const std::string& text) -> net::awaitable<bool> {
         beast::get_lowest_layer(stream).expires_after(timeouts_.body);
         auto [e, written] = co_await net::async_write(stream, http::make_chunk(net::buffer(text)), as_tuple_awaitable);

@@ -62,6 +62,9 @@ private:
     boost::asio::awaitable<void> accept_loop();
     boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket, std::string address);
     boost::asio::awaitable<void> drain(stream_type& stream);
+    // The header of a 200 whose body follows in chunks; false when the connection failed.
+    boost::asio::awaitable<bool> write_chunked_header(stream_type& stream, const request& req,
+                                                      std::string_view content_type, bool keep_alive);
     // Writes a listing as a chunked body, a piece at a time; false when the connection failed.
     boost::asio::awaitable<bool> stream_listing(stream_type& stream, const request& req, bool keep_alive);
     // Streams server-sent events of node changes until the client goes away.
