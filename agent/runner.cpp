@@ -528,9 +528,10 @@ int exit_code_of(std::exception_ptr failure, std::optional<int> exit_code) {
 
 int run_agent(const run_options& options) {
     auto config = take_boot_config(options.root, options.config_path, state_store(options.root));
+    // Before the agent: the connection the agent keeps must close while its io_context still exists.
+    net::io_context io;
     agent_run agent(options, std::move(config));
 
-    net::io_context io;
     std::optional<int> exit_code;
     std::exception_ptr failure;
     net::co_spawn(io, agent.run(), [&](std::exception_ptr e, int code) {
@@ -564,8 +565,8 @@ int renew_certificate(const run_options& options, bool force) {
         throw std::runtime_error("this node has not enrolled yet (no " + store.path("state.json") + "): there is nothing to renew");
     boot_config config;
     config.coordinator = store.load().coordinator;
+    net::io_context io;  // outlives the agent, as in run_agent
     agent_run agent(options, std::move(config));
-    net::io_context io;
     std::optional<int> exit_code;
     std::exception_ptr failure;
     net::co_spawn(io, agent.renew_only(force), [&](std::exception_ptr e, int code) {

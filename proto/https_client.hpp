@@ -44,7 +44,8 @@ boost::asio::awaitable<http_result> https_call(boost::asio::ssl::context& ctx, h
 
 // Calls to one server, over one connection kept between them: a call made within `reuse_within` of the last answer
 // goes over the same connection, with no handshake; later, or once the server has closed it, over a fresh one (which
-// resumes the TLS session when it can). Errors as https_call. Use it from one executor, one call at a time.
+// resumes the TLS session when it can). Errors as https_call. Use it from one executor, one call at a time, and
+// destroy it before that executor's io_context (the kept connection's timers belong to it).
 class https_connection {
 public:
     https_connection(boost::asio::ssl::context& ctx, https_endpoint endpoint,
