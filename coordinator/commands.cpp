@@ -540,6 +540,9 @@ int serve(const std::vector<std::string>& argv) {
     proto::notify("READY=1\nSTATUS=Serving on " + where);
     proto::start_watchdog(io);
     io.run();
+    // The Node watch stops before the server: its writes wake the server's watchers.
+    watch_io.stop();
+    if (watcher.joinable()) watcher.join();
     return 0;
 }
 

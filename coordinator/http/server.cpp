@@ -32,9 +32,8 @@ constexpr auto as_tuple_awaitable = net::as_tuple(net::use_awaitable);
 namespace {
 
 // The node a verified client certificate speaks for, and the certificate's serial. OpenSSL has already checked the
-// chain against graft's CA and the clientAuth purpose during the handshake (or in the session it resumes, whose peer
-// certificate OpenSSL keeps); a certificate that failed never gets this far.
-// A resumed session brings the certificate of the handshake it began with, which may have expired since: its
+// chain against graft's CA and the clientAuth purpose during the handshake; a certificate that failed never gets this
+// far. A resumed session brings the certificate of the handshake it began with, which may have expired since: its
 // validity is checked again here, and the registry's word on its serial by the router on every request.
 void identify_client(SSL* ssl, request_context& ctx) {
     X509* peer = SSL_get0_peer_certificate(ssl);
