@@ -113,25 +113,9 @@ void node_snapshot::reload() {
     if (after != before) notify();
 }
 
-bool node_snapshot::confirm_current() {
-    const std::int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
-    if (now - confirmed_at_.load(std::memory_order_acquire) < 1'000'000) return true;
-    const auto seen = registry_.data_version(false);
-    if (!seen) return false;
-    bool changed = false;
-    {
-        std::lock_guard refreshing(refresh_mutex_);
-        changed = seen != data_version_;
-        data_version_ = seen;
-    }
-    if (changed) reload();
-    confirmed_at_.store(now, std::memory_order_release);
-    return true;
-}
-
-bool node_snapshot::reload_if_changed(bool wait) {
+std::optional<bool> node_snapshot::look(bool wait) {
     const auto seen = registry_.data_version(wait);
-    if (!seen) return false;
+    if (!seen) return std::nullopt;
     {
         std::lock_guard refreshing(refresh_mutex_);
         if (seen == data_version_) return false;
@@ -140,6 +124,16 @@ bool node_snapshot::reload_if_changed(bool wait) {
     reload();
     return true;
 }
+
+bool node_snapshot::confirm_current() {
+    const std::int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+    if (now - confirmed_at_.load(std::memory_order_acquire) < 1'000'000) return true;
+    if (!look(false)) return false;
+    confirmed_at_.store(now, std::memory_order_release);
+    return true;
+}
+
+bool node_snapshot::reload_if_changed(bool wait) { return look(wait).value_or(false); }
 
 node_snapshot::page node_snapshot::list(std::string_view phase, std::string_view after, std::size_t limit) const {
     page out;
@@ -197,6 +191,11 @@ void node_snapshot::notify() {
     for (const auto& wake : live) (*wake)();
 }
 
+bool snapshotting_registry::refreshed(const std::string& name, bool changed) {
+    if (changed) snapshot_.refresh(name);
+    return changed;
+}
+
 enrollment_result snapshotting_registry::enroll(const enrollment& request) {
     auto result = inner_.enroll(request);
     if (!result.node.name.empty()) snapshot_.refresh(result.node.name);
@@ -206,23 +205,17 @@ enrollment_result snapshotting_registry::enroll(const enrollment& request) {
 bool snapshotting_registry::record_phase(const std::string& name, std::string_view phase, std::string_view reason,
                                          const std::optional<std::string>& address, std::int64_t now,
                                          const std::optional<std::string>& readiness) {
-    const bool known = inner_.record_phase(name, phase, reason, address, now, readiness);
-    if (known) snapshot_.refresh(name);
-    return known;
+    return refreshed(name, inner_.record_phase(name, phase, reason, address, now, readiness));
 }
 
 bool snapshotting_registry::record_join(const std::string& name, const std::string& display_command,
                                         std::int64_t issued_at, std::optional<std::int64_t> expires_at,
                                         const std::string& credential) {
-    const bool known = inner_.record_join(name, display_command, issued_at, expires_at, credential);
-    if (known) snapshot_.refresh(name);
-    return known;
+    return refreshed(name, inner_.record_join(name, display_command, issued_at, expires_at, credential));
 }
 
 bool snapshotting_registry::clear_join_credential(const std::string& name, const std::string& credential) {
-    const bool cleared = inner_.clear_join_credential(name, credential);
-    if (cleared) snapshot_.refresh(name);
-    return cleared;
+    return refreshed(name, inner_.clear_join_credential(name, credential));
 }
 
 std::string snapshotting_registry::renew(const std::string& name, std::int64_t now,
@@ -233,33 +226,23 @@ std::string snapshotting_registry::renew(const std::string& name, std::int64_t n
 }
 
 bool snapshotting_registry::promote_certificate(const std::string& name, const std::string& serial) {
-    const bool done = inner_.promote_certificate(name, serial);
-    if (done) snapshot_.refresh(name);
-    return done;
+    return refreshed(name, inner_.promote_certificate(name, serial));
 }
 
 bool snapshotting_registry::approve(const std::string& name, std::int64_t now) {
-    const bool done = inner_.approve(name, now);
-    if (done) snapshot_.refresh(name);
-    return done;
+    return refreshed(name, inner_.approve(name, now));
 }
 
 bool snapshotting_registry::deny(const std::string& name, std::int64_t now) {
-    const bool done = inner_.deny(name, now);
-    if (done) snapshot_.refresh(name);
-    return done;
+    return refreshed(name, inner_.deny(name, now));
 }
 
 bool snapshotting_registry::allow_replacement(const std::string& name) {
-    const bool done = inner_.allow_replacement(name);
-    if (done) snapshot_.refresh(name);
-    return done;
+    return refreshed(name, inner_.allow_replacement(name));
 }
 
 bool snapshotting_registry::remove(const std::string& name) {
-    const bool done = inner_.remove(name);
-    if (done) snapshot_.refresh(name);
-    return done;
+    return refreshed(name, inner_.remove(name));
 }
 
 }  // namespace graft::coordinator

@@ -87,6 +87,9 @@ public:
 
 private:
     void apply(const std::string& name, std::shared_ptr<const snapshot_entry> entry);  // holds mutex_
+    // Asks the registry whether another process wrote to it, and reloads if so: whether it did, or nullopt when
+    // the registry could not be asked without waiting.
+    std::optional<bool> look(bool wait);
     void notify();
 
     node_registry& registry_;
@@ -134,6 +137,9 @@ public:
     std::optional<std::int64_t> data_version(bool wait) override { return inner_.data_version(wait); }
 
 private:
+    // Reads `name` into the snapshot after a write that `changed` it; returns `changed`.
+    bool refreshed(const std::string& name, bool changed);
+
     node_registry& inner_;
     node_snapshot& snapshot_;
 };
