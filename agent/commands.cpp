@@ -22,7 +22,8 @@ cluster with kubeadm, k3s or k0s (as the coordinator says), and reports until th
 Commands:
   run [--config FILE] [options]
       Enroll (or resume), prepare the host, join, and report kubelet's health until the coordinator says the
-      Node is Ready; then exit 0. Without --config, graft.json is read from the boot partition
+      Node is Ready. Then stay, mostly idle: a heartbeat to the coordinator (its last-seen time) and the
+      journal's last lines (kubelet, the runtime, graft-agent) when an operator asks. Without --config, graft.json is read from the boot partition
       (ROOT/boot/firmware, ROOT/boot or ROOT/media/mmcblk0p1). Its enrollment token is moved to
       ROOT/var/lib/graft/graft.json (0600) and removed from the boot partition's copy.
         --root DIR               the node's filesystem root; state goes to DIR/var/lib/graft (default: /)
@@ -37,6 +38,9 @@ Commands:
         --max-join-attempts N    give up after N failed joins (default: keep trying)
         --retry-initial-ms N     first wait before retrying the coordinator (default: 1000)
         --retry-max-ms N         longest wait between retries (default: 60000)
+        --heartbeat-interval-ms N  how often a Ready node's agent checks in (default: 30000)
+        --exit-when-ready        exit 0 once the node is Ready instead of staying
+        --journalctl "ARGV"      journalctl and the options that choose the journal (default: journalctl)
   plan [--root DIR] [--profile FILE]
       Print, as a diff, what host preparation would change (hostname, kernel command line for cgroups, kernel
       modules, sysctl, swap, container runtime, DNS, node IP, preflight), changing nothing. The profile is JSON:
@@ -66,7 +70,7 @@ int run_command_line(const std::vector<std::string>& args) {
         if (command == "run") {
             proto::cli_args cli(rest, {"config", "root", "join-command", "kubeadm", "kubelet", "k3s", "k0s", "join-timeout",
                                        "kubelet-healthz", "readiness-interval-ms", "max-join-attempts", "retry-initial-ms",
-                                       "retry-max-ms"}, {});
+                                       "retry-max-ms", "heartbeat-interval-ms", "journalctl"}, {"exit-when-ready"});
             run_options options;
             options.config_path = cli.value("config").value_or("");
             options.root = cli.value("root").value_or("/");
@@ -81,6 +85,9 @@ int run_command_line(const std::vector<std::string>& args) {
             program("kubelet", options.programs.kubelet);
             program("k3s", options.programs.k3s);
             program("k0s", options.programs.k0s);
+            program("journalctl", options.journalctl);
+            options.heartbeat_interval = std::chrono::milliseconds(cli.number("heartbeat-interval-ms", 30000, 100, 3'600'000));
+            options.exit_when_ready = cli.has("exit-when-ready");
             options.programs.timeout = std::chrono::seconds(cli.number("join-timeout", 600, 1, 24 * 3600));
             if (auto url = cli.value("kubelet-healthz")) {
                 options.kubelet_healthz = *url == "none" ? "" : *url;

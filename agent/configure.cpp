@@ -52,11 +52,25 @@ configure_result configure_host(const host& h, const host_profile& profile, agen
     const bool after_reboot = !state.reboot_boot_id.empty() && boot_id(h) != state.reboot_boot_id;
     bool reboot_needed = false;
     std::string reboot_file;
-    for (const step* s : all_steps()) {
+    std::vector<proto::step_outcome> outcomes;
+    auto failed = [&](std::size_t index, std::string message) {
+        for (std::size_t i = index + 1; i < all_steps().size(); ++i)
+            outcomes.push_back({std::string(all_steps()[i]->name()), "not-run", {}});
+        return configure_result{configure_outcome::failed, std::move(message), std::move(outcomes)};
+    };
+    for (std::size_t index = 0; index < all_steps().size(); ++index) {
+        const step* s = all_steps()[index];
         auto result = run_step(*s, h, profile, live, true);
-        if (result.failed != step_result::failure::none)
-            return {configure_outcome::failed, result.plan.step + ": " + result.reason};
+        if (result.failed != step_result::failure::none) {
+            outcomes.push_back({result.plan.step, "failed", result.reason});
+            return failed(index, result.plan.step + ": " + result.reason);
+        }
         const step_plan& plan = result.plan;
+        std::string detail;
+        for (const auto& e : plan.edits) detail += (detail.empty() ? "" : ", ") + e.path;
+        for (const auto& a : plan.actions) detail += (detail.empty() ? "" : "; ") + a.description;
+        outcomes.push_back({plan.step, plan.needs_reboot ? "reboot" : plan.changes() ? "changed" : "unchanged",
+                            detail.substr(0, 1000)});
         if (plan.needs_reboot) {
             reboot_needed = true;
             // The step names its boot file whether it edited it now or on an earlier run that failed later on.
@@ -66,21 +80,21 @@ configure_result configure_host(const host& h, const host_profile& profile, agen
             // We rebooted for this very change and the kernel still lacks it: say so, never reboot again.
             std::string shows = text::trim(h.read("/sys/fs/cgroup/cgroup.controllers").value_or(""));
             if (shows.empty()) shows = "(no cgroup v2 controllers file)";
-            return {configure_outcome::failed,
-                    "the kernel command line change in " + reboot_file + " did not take effect after the reboot: "
+            outcomes.back().outcome = "failed";
+            return failed(index, "the kernel command line change in " + reboot_file + " did not take effect after the reboot: "
                     "the running kernel's cgroup controllers are \"" + shows + "\" and /proc/cmdline is \"" +
                     text::trim(h.read("/proc/cmdline").value_or("")) + "\". Check that this is the file the boot loader "
-                    "reads (the backup is beside it as .graft-backup)"};
+                    "reads (the backup is beside it as .graft-backup)");
         }
     }
     if (reboot_needed) {
         state.reboot_boot_id = boot_id(h);
         state.reboot_boot_file = reboot_file;
-        return {configure_outcome::reboot, "the kernel command line in " + reboot_file + " changed"};
+        return {configure_outcome::reboot, "the kernel command line in " + reboot_file + " changed", std::move(outcomes)};
     }
     state.reboot_boot_id.clear();
     state.reboot_boot_file.clear();
-    return {configure_outcome::configured, {}};
+    return {configure_outcome::configured, {}, std::move(outcomes)};
 }
 
 }  // namespace graft::agent

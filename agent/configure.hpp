@@ -7,7 +7,10 @@
 #include "agent/steps/step.hpp"
 #include "agent/system/live_system.hpp"
 
+#include "proto/messages.hpp"
+
 #include <string>
+#include <vector>
 
 namespace graft::agent {
 
@@ -27,6 +30,8 @@ enum class configure_outcome { configured, reboot, failed };
 struct configure_result {
     configure_outcome outcome = configure_outcome::configured;
     std::string message;  // for failed: what is wrong and what to do; for reboot: which file changed
+    // Every step's outcome in order, the ones after a failure as not-run: what the coordinator shows per step.
+    std::vector<proto::step_outcome> steps = {};
 };
 
 // Runs every step against `h`. With `live`, actions are performed on the running system; without, they are only

@@ -4,6 +4,7 @@
 #include "agent/config.hpp"
 #include "agent/configure.hpp"
 #include "agent/health.hpp"
+#include "agent/journal.hpp"
 #include "agent/system/live_system.hpp"
 #include "agent/steps/kubelet_flags.hpp"
 #include "agent/state.hpp"
@@ -26,9 +27,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/verb.hpp>
 
+#include <atomic>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -116,8 +119,10 @@ public:
         co_await renew_if_due(false);
 
         if (state_.phase == proto::phase::ready) {
-            proto::log_info("node " + state_.node_name + " is Ready; nothing to do", {{"GRAFT_NODE", state_.node_name}});
-            co_return 0;
+            proto::log_info("node " + state_.node_name + " is Ready; nothing to prepare or join",
+                            {{"GRAFT_NODE", state_.node_name}});
+            const std::string how = "Ready";
+            co_return co_await watch_over(how);
         }
         if (state_.phase != proto::phase::joined) {
             // Host preparation is idempotent, so it runs on every start until the node has joined.
@@ -127,7 +132,94 @@ public:
         co_return co_await await_ready();
     }
 
+    // Whether blocking work (host preparation, a join, journalctl) is running off the event loop now.
+    bool busy() const { return busy_.load(); }
+
 private:
+    // Runs `work` on the agent's worker thread and resumes here with its result: host preparation and a join may
+    // take minutes, and the event loop goes on answering SIGTERM and the watchdog meanwhile.
+    template <class Work>
+    net::awaitable<std::invoke_result_t<Work&>> off_loop(Work work) {
+        using result = std::invoke_result_t<Work&>;
+        struct flag {
+            std::atomic<bool>& busy;
+            explicit flag(std::atomic<bool>& b) : busy(b) { busy = true; }
+            ~flag() { busy = false; }
+        } running(busy_);
+        co_return co_await net::co_spawn(worker_, [&]() -> net::awaitable<result> { co_return work(); }, net::use_awaitable);
+    }
+
+    // The last lines of `units`' journals, sent to the coordinator (unasked after a failure, or for a request).
+    // Best effort: a node that cannot send them says so in its own journal and goes on.
+    net::awaitable<void> send_journal(std::vector<std::string> units, std::string cause, std::size_t lines = 60,
+                                      std::string request_id = {}) {
+        journal_reader reader{options_.journalctl, options_.root};
+        proto::journal_upload upload;
+        upload.request_id = std::move(request_id);
+        // Several units share one request, which must stay under the coordinator's body limit.
+        const std::size_t each = (proto::max_body_bytes - 4096) / std::max<std::size_t>(1, units.size());
+        upload.excerpts = co_await off_loop([&] {
+            std::vector<proto::journal_excerpt> out;
+            for (const auto& unit : units) out.push_back(read_journal(reader, unit, lines, cause, each));
+            return out;
+        });
+        try {
+            auto res = co_await request(node_tls_->context(), verb::post, "/v1/nodes/" + state_.node_name + "/journal",
+                                        upload.to_json().dump(-1, ' ', false, proto::json::error_handler_t::replace),
+                                        "sending journal excerpts", false);
+            if (res.status != 200)
+                proto::log_warning("the coordinator did not take this node's journal excerpts: " + error_message(res),
+                                   {{"GRAFT_NODE", state_.node_name}});
+        } catch (const std::exception& e) {
+            proto::log_warning(std::string("cannot send journal excerpts: ") + e.what(), {{"GRAFT_NODE", state_.node_name}});
+        }
+    }
+
+    // The node's work is done: stay, small and mostly idle, sending a heartbeat (the coordinator's last-seen time)
+    // and answering journal requests an operator queued, until a signal stops the agent.
+    net::awaitable<int> watch_over(const std::string& how) {
+        if (options_.exit_when_ready) co_return 0;
+        const std::string heartbeat_path = "/v1/nodes/" + state_.node_name + "/heartbeat", heartbeat_body = "{}",
+                          heartbeat_what = "sending a heartbeat";
+        const auto every = std::chrono::duration_cast<std::chrono::seconds>(options_.heartbeat_interval).count();
+        proto::notify("STATUS=Watching over " + state_.node_name + " (" + how + "): a heartbeat every " +
+                      std::to_string(every) + " s, the journal when an operator asks");
+        proto::log_info("watching over " + state_.node_name + " (" + how + "): a heartbeat to the coordinator every " +
+                            std::to_string(every) + " s, and journal excerpts when an operator asks for them",
+                        {{"GRAFT_NODE", state_.node_name}});
+        for (;;) {
+            auto res = co_await request(node_tls_->context(), verb::post, heartbeat_path, heartbeat_body, heartbeat_what,
+                                        false);
+            if (res.status == 401 || res.status == 403 || res.status == 404)
+                throw refused("the coordinator no longer takes this node's heartbeat: " + error_message(res));
+            if (res.status == 200) {
+                std::vector<std::tuple<std::string, std::string, std::size_t>> asked;
+                try {
+                    const auto body = proto::parse_json(res.body);
+                    for (const auto& r : body.at("journal_requests"))
+                        asked.emplace_back(r.at("id").get<std::string>(), r.value("unit", ""),
+                                           r.value("lines", std::size_t{200}));
+                } catch (const std::exception& e) {
+                    proto::log_warning(std::string("the coordinator's answer to a heartbeat is malformed: ") + e.what(),
+                                       {{"GRAFT_NODE", state_.node_name}});
+                }
+                // Named locals for the coroutine's arguments: GCC 12 miscompiles literals and ?: temporaries there.
+                const std::string cause = "asked for by an operator";
+                for (const auto& one : asked) {
+                    const std::string id = std::get<0>(one);
+                    std::vector<std::string> units{std::get<1>(one)};
+                    if (units.front().empty()) units = relevant_units(state_.flavour);
+                    proto::log_info("sending journal excerpts an operator asked for (request " + id + ")",
+                                    {{"GRAFT_NODE", state_.node_name}});
+                    co_await send_journal(units, cause, std::get<2>(one), id);
+                }
+            }
+            co_await renew_if_due(false);
+            net::steady_timer timer(co_await net::this_coro::executor, options_.heartbeat_interval);
+            co_await timer.async_wait(net::use_awaitable);
+        }
+    }
+
     // One request, retried with backoff while the coordinator is unreachable, overloaded or failing (5xx, 429).
     // A 4xx answer is final and comes back to the caller.
     // Parameters are taken by value: the coroutine frame owns them for as long as the retries take.
@@ -335,8 +427,9 @@ private:
 
     // Reports a phase; returns the coordinator's view of the node, which has the cluster's word on readiness.
     net::awaitable<proto::node_status> report(proto::phase p, std::string message,
-                                              std::optional<std::string> address = std::nullopt) {
-        proto::node_report rep{p, std::move(message), std::move(address)};
+                                              std::optional<std::string> address = std::nullopt,
+                                              std::vector<proto::step_outcome> steps = {}) {
+        proto::node_report rep{p, std::move(message), std::move(address), std::move(steps)};
         auto res = co_await request(node_tls_->context(), verb::post, "/v1/nodes/" + state_.node_name + "/report",
                                     rep.to_json().dump(), "reporting " + std::string(proto::to_string(p)));
         if (res.status != 200) throw refused("the coordinator refused this node's report: " + error_message(res));
@@ -360,19 +453,24 @@ private:
         // Actions on the running system only when the root is the running system's.
         std::unique_ptr<live_system> live;
         if (h.is_running_system()) live = connect_live_system();
-        auto result = configure_host(h, profile, state_, live.get());
+        auto result = co_await off_loop([&] { return configure_host(h, profile, state_, live.get()); });
+        const std::vector<proto::step_outcome> steps = result.steps;
+        const std::optional<std::string> no_address;
         // Plain ifs, and named locals rather than ?: temporaries in a co_await's arguments: this code written as a
         // switch with both crashed with a double free under GCC 12, whose coroutine lowering has known bugs with each.
         if (result.outcome == configure_outcome::failed) {
             state_.last_error = result.message;
             enter(proto::phase::failed, result.message);
-            co_await report(proto::phase::failed, result.message);
+            co_await report(proto::phase::failed, result.message, no_address, steps);
             proto::log_error("host preparation failed: " + result.message, {{"GRAFT_NODE", state_.node_name}});
+            const std::vector<std::string> own{"graft-agent"};
+            const std::string cause = "host preparation failed";
+            co_await send_journal(own, cause);
             co_return 1;
         }
         if (result.outcome == configure_outcome::reboot) {
             enter(proto::phase::rebooting, result.message);  // persisted before the reboot is asked for
-            co_await report(proto::phase::rebooting, result.message);
+            co_await report(proto::phase::rebooting, result.message, no_address, steps);
             if (!live) {
                 proto::log_info("rebooting is needed (" + result.message + "); the root is not the running system, so "
                                 "reboot it yourself and start graft-agent again", {{"GRAFT_NODE", state_.node_name}});
@@ -390,7 +488,7 @@ private:
         const std::optional<std::string> node_ip = kubelet_flag(h.read(kubelet_flags_file(h)).value_or(""), "node-ip");
         node_ip_ = node_ip.value_or("");
         const std::string message = node_ip ? "node IP " + *node_ip : std::string();
-        co_await report(proto::phase::configured, message, node_ip);
+        co_await report(proto::phase::configured, message, node_ip, steps);
         co_return std::nullopt;
     }
 
@@ -432,7 +530,7 @@ private:
                 }
                 if (spec.node_name != state_.node_name)
                     throw refused("the join spec is for " + spec.node_name + ", not for this node " + state_.node_name);
-                const join_outcome outcome = joiner.join(spec, node_ip_);
+                const join_outcome outcome = co_await off_loop([&] { return joiner.join(spec, node_ip_); });
                 if (outcome.joined) {
                     enter(proto::phase::joined);
                     co_await report(proto::phase::joined, "");
@@ -449,6 +547,10 @@ private:
             enter(proto::phase::failed, failure);
             proto::notify("STATUS=Join failed: " + failure.substr(0, 200));
             co_await report(proto::phase::failed, failure);
+            // What the operator would otherwise fetch with SSH: kubelet's (or k3s's, k0s's) account of the failure.
+            const std::vector<std::string> units = relevant_units(state_.flavour);
+            const std::string cause = "join attempt " + std::to_string(attempt) + " failed";
+            co_await send_journal(units, cause);
             if (options_.max_join_attempts && attempt >= options_.max_join_attempts) {
                 std::cerr << "graft-agent: giving up after " << attempt << " failed join attempt(s)\n";
                 co_return 1;
@@ -476,7 +578,8 @@ private:
                                 "Nodes (it has no kubeconfig), so the agent's work ends here", {{"GRAFT_NODE", state_.node_name}});
                 proto::notify("STATUS=Joined as " + state_.node_name + "; readiness is not tracked (the coordinator has "
                               "no kubeconfig)");
-                co_return 0;
+                const std::string how = "joined; the coordinator does not track readiness";
+                co_return co_await watch_over(how);
             }
             co_await renew_if_due(false);  // a node that takes weeks to be Ready keeps a valid certificate
             if (status.phase == "ready") {
@@ -484,7 +587,8 @@ private:
                 proto::log_info("node " + state_.node_name + " is Ready", {{"GRAFT_NODE", state_.node_name}, {"GRAFT_PHASE", "ready"}},
                                 proto::message_id::node_ready);
                 proto::notify("STATUS=Ready as " + state_.node_name);
-                co_return 0;
+                const std::string how = "Ready";
+                co_return co_await watch_over(how);
             }
             const std::string waiting = status.phase == "deleted"
                 ? "the Node was deleted from the cluster: " + status.reason
@@ -506,6 +610,9 @@ private:
     std::string node_ip_;  // as host preparation chose it
     // The machine-id this card had before it found it was a clone and made itself a fresh one.
     std::optional<std::string> cloned_from_;
+    std::atomic<bool> busy_{false};
+    // Last: destroyed first, it waits for work it holds, which uses the members above.
+    net::thread_pool worker_{1};
 };
 
 }  // namespace
@@ -549,6 +656,12 @@ int run_agent(const run_options& options) {
     proto::notify("READY=1");
     proto::start_watchdog(io);
     while (!exit_code && io.run_one() > 0) {}
+    // A signal during host preparation or a join: the state is saved at every phase, so stop now rather than wait
+    // for kubeadm; systemd stops what it started with the rest of the unit's processes.
+    if (!failure && agent.busy()) {
+        std::cout.flush();
+        std::_Exit(*exit_code);
+    }
     return exit_code_of(failure, exit_code);
 }
 

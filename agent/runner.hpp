@@ -25,9 +25,16 @@ struct run_options {
     std::chrono::seconds request_timeout{15};
     // Give up after this many failed joins (0: never). A join that keeps failing is reported as failed each time.
     unsigned max_join_attempts = 0;
+    // journalctl, and the arguments that choose the journal, for the excerpts the coordinator gets.
+    std::vector<std::string> journalctl{"journalctl"};
+    // Once its work is done (the node Ready, or joined where readiness is not tracked) the agent stays: a heartbeat
+    // this often, and the journal for the coordinator when an operator asks. With exit_when_ready it exits 0.
+    std::chrono::milliseconds heartbeat_interval{30000};
+    bool exit_when_ready = false;
 };
 
-// Returns the process exit code: 0 once the node is Ready, 1 on a fatal refusal (a bad token, a CA that does
+// Returns the process exit code: 0 once the node is Ready (with exit_when_ready; otherwise it runs until a signal,
+// 128 + its number), 1 on a fatal refusal (a bad token, a CA that does
 // not match the pin) or when max_join_attempts ran out.
 int run_agent(const run_options& options);
 

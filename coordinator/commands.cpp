@@ -1,6 +1,7 @@
 #include "coordinator/commands.hpp"
 
 #include "coordinator/config.hpp"
+#include "coordinator/operate.hpp"
 #include "coordinator/enroll/authority.hpp"
 #include "coordinator/enroll/tokens.hpp"
 #include "coordinator/http/server.hpp"
@@ -109,19 +110,35 @@ Commands:
         --enroll-rate R           enrollments per second per address, sustained (default: 5)
         --enroll-burst N          enrollments one address may make at once (default: 60); beyond the
                                   bucket, 429 with Retry-After
+  operator add NAME --config FILE [--out FILE] [--lifetime DURATION]
+      Issue an operator's credentials: a client certificate that reads the fleet, in a file (0600) that
+      `get`, `describe`, `logs` and the dashboard use from any machine.
+
+Reading the fleet (each takes --credentials FILE, or --config FILE as root on the coordinator; --help shows more):
+  get nodes [-o wide|json|yaml] [--watch] [--phase PHASE]
+      The nodes in a table that fits 120 columns, with the cluster's word and when each was last seen.
+  describe node NAME [-o json|yaml]
+      One node: facts, the whole reason, phase history, step outcomes, join credential, journal excerpts.
+  logs NODE [-u UNIT] [-n LINES] [--since DURATION] [--fresh] [-f]
+      The journal excerpts the node sent (kubelet, runtime, graft-agent); --fresh asks its agent for new ones.
+  version [--client]
+      This program's version and the coordinator's.
   status --config FILE [--json]
-      Ask the running coordinator for every node and print a table (or its JSON).
+      The same table as `get nodes`, for root on the coordinator.
   help, --help
       Show this text.
 
-DURATION is a number with s, m, h or d: 90s, 15m, 24h, 7d.
+The dashboard: https://ADVERTISE/ in a browser; `graft-coordinator dashboard` prints a sign-in link.
+Metrics: GET https://ADVERTISE/metrics with an operator's certificate (Prometheus text format).
+
+DURATION is Go's form or days: 90s, 15m, 1h30m, 24h0m0s, 7d.
 )";
 
 std::chrono::seconds duration_flag(const proto::cli_args& args, const std::string& flag, std::chrono::seconds fallback) {
     auto v = args.value(flag);
     if (!v) return fallback;
     auto d = proto::parse_duration(*v);
-    if (!d) throw proto::usage_error("--" + flag + " must be a duration such as 90s, 15m, 24h or 7d, got '" + *v + "'");
+    if (!d) throw proto::usage_error("--" + flag + " must be a duration such as 90s, 15m, 1h30m or 7d, got '" + *v + "'");
     return *d;
 }
 
@@ -458,6 +475,8 @@ int serve(const std::vector<std::string>& argv) {
     state.cluster = cluster.get();
     state.enroll_limiter = &enroll_limiter;
     state.snapshot = &snapshot;
+    journal_requests journal_asks;
+    state.journal_asks = &journal_asks;
 
     // The Node watch runs on a thread of its own: its API calls block, and must not hold up the server's threads.
     net::io_context watch_io;
@@ -546,26 +565,12 @@ int serve(const std::vector<std::string>& argv) {
     return 0;
 }
 
+// The table of `get nodes`, as root on the coordinator sees it; kept for the scripts that call it by this name.
 int status(const std::vector<std::string>& argv) {
     proto::cli_args args(argv, {"config"}, {"json"});
-    auto config = coordinator_config::load(args.required("config"));
-    auto tls = proto::client_tls::trusting(proto::read_file(config.state_dir + "/ca.crt"));
-    auto [host, port] = split_host_port(config.advertise, "advertise");
-    auto result = proto::https_call_sync(tls->context(), {host, port}, boost::beast::http::verb::get, "/v1/nodes", "",
-                                         std::chrono::seconds(10));
-    if (result.status != 200)
-        throw std::runtime_error("the coordinator at " + config.advertise + " answered " + std::to_string(result.status) +
-                                 ": " + result.body);
-    auto body = proto::parse_json(result.body);
-    if (args.has("json")) {
-        std::cout << body.dump(2) << "\n";
-        return 0;
-    }
-    std::vector<proto::node_status> nodes;
-    for (const auto& n : body.at("nodes")) nodes.push_back(proto::node_status::from_json(n));
-    if (body.contains("cluster")) std::cout << format_cluster_summary(body["cluster"]);
-    std::cout << format_status_table(nodes, proto::clock::now());
-    return 0;
+    std::vector<std::string> get{"nodes", "--config", args.required("config")};
+    if (args.has("json")) get.insert(get.end(), {"-o", "json"});
+    return get_command(get);
 }
 
 }  // namespace
@@ -581,8 +586,13 @@ int run_command_line(const std::vector<std::string>& args) {
         if (command == "status") return status(rest);
         if (command == "tokens") return tokens(rest);
         if (command == "nodes") return nodes(rest);
+        if (command == "operator") return operator_command(rest);
+        if (command == "get") return get_command(rest);
+        if (command == "describe") return describe_command(rest);
+        if (command == "logs") return logs_command(rest);
+        if (command == "version") return version_command(rest);
         throw proto::usage_error("unknown command '" + command + "'");
-    });
+    }, operate_usages());
 }
 
 }  // namespace graft::coordinator

@@ -69,7 +69,8 @@ std::vector<std::string> split_words(const std::string& text) {
 }
 
 int run_main(const std::string& program, const char* usage, const std::vector<std::string>& args,
-             const std::function<int(const std::string&, const std::vector<std::string>&)>& dispatch) {
+             const std::function<int(const std::string&, const std::vector<std::string>&)>& dispatch,
+             const std::map<std::string, const char*>& command_usages) {
     if (args.empty()) {
         std::cerr << usage;
         return 2;
@@ -85,15 +86,18 @@ int run_main(const std::string& program, const char* usage, const std::vector<st
             std::cout << program << " " << graft_version << "\n";
             return 0;
         }
+        const auto own = command_usages.find(command);
         for (const auto& a : rest)
             if (a == "--help" || a == "-h") {
-                std::cout << usage;
+                std::cout << (own != command_usages.end() ? own->second : usage);
                 return 0;
             }
         return dispatch(command, rest);
     } catch (const usage_error& e) {
         std::cerr << program << " " << command << ": " << e.what() << "\n"
-                  << "Run `" << program << " --help` for the commands and their options.\n";
+                  << "Run `" << program << (command_usages.contains(command) ? " " + command : std::string())
+                  << " --help` for " << (command_usages.contains(command) ? "its" : "the commands and their")
+                  << " options.\n";
         return 2;
     } catch (const std::exception& e) {
         std::cerr << program << " " << command << ": " << e.what() << "\n";

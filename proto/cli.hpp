@@ -40,8 +40,10 @@ std::vector<std::string> split_words(const std::string& text);
 
 // What both programs do around their subcommands: usage on no arguments (exit 2), help and --version, --help after
 // any command, and errors turned into exit codes: a usage_error is 2 (with a pointer to --help), any other exception
-// is 1. `dispatch` gets the command and its arguments and throws usage_error for a command it does not know.
+// is 1. `dispatch` gets the command and its arguments and throws usage_error for a command it does not know. A command
+// with its own text in `command_usages` shows that for --help, and points there after a usage error.
 int run_main(const std::string& program, const char* usage, const std::vector<std::string>& args,
-             const std::function<int(const std::string& command, const std::vector<std::string>& rest)>& dispatch);
+             const std::function<int(const std::string& command, const std::vector<std::string>& rest)>& dispatch,
+             const std::map<std::string, const char*>& command_usages = {});
 
 }  // namespace graft::proto

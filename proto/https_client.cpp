@@ -16,6 +16,7 @@
 
 #include <openssl/ssl.h>
 
+#include <functional>
 #include <optional>
 #include <stdexcept>
 
@@ -188,6 +189,42 @@ net::awaitable<http_result> https_connection::finish(std::pair<http_result, bool
         kept_.reset();
     }
     co_return std::move(answer.first);
+}
+
+net::awaitable<unsigned> https_stream(net::ssl::context& ctx, https_endpoint endpoint, std::string target,
+                                      std::chrono::seconds idle, std::function<bool(std::string_view)> on_data) {
+    const std::string peer = endpoint.host + ":" + endpoint.port;
+    auto stream = co_await open(ctx, endpoint, peer, idle);
+    http::request<http::empty_body> req{http::verb::get, target, 11};
+    req.set(http::field::host, endpoint.host);
+    req.set(http::field::user_agent, std::string("graft/") + graft_version);
+    req.set(http::field::accept, "text/event-stream");
+    beast::get_lowest_layer(*stream).expires_after(idle);
+    co_await http::async_write(*stream, req, net::use_awaitable);
+
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(boost::none);
+    bool more = true;
+    // A chunk's bytes go to the caller as they come, rather than into the body.
+    auto on_chunk = [&](std::uint64_t, std::string_view data, boost::system::error_code&) -> std::size_t {
+        if (more) more = on_data(data);
+        return data.size();
+    };
+    parser.on_chunk_body(on_chunk);
+    beast::get_lowest_layer(*stream).expires_after(idle);
+    co_await http::async_read_header(*stream, buffer, parser, net::use_awaitable);
+    const unsigned status = parser.get().result_int();
+    if (status != 200 || !parser.get().chunked()) {
+        co_await http::async_read(*stream, buffer, parser, net::use_awaitable);
+        on_data(parser.get().body());
+        co_return status;
+    }
+    while (more && !parser.is_done()) {
+        beast::get_lowest_layer(*stream).expires_after(idle);
+        co_await http::async_read_some(*stream, buffer, parser, net::use_awaitable);
+    }
+    co_return status;
 }
 
 http_result https_call_sync(net::ssl::context& ctx, const https_endpoint& endpoint, http::verb verb,

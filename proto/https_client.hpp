@@ -9,6 +9,7 @@
 #include <openssl/ssl.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -67,6 +68,13 @@ private:
     std::chrono::seconds reuse_within_;
     std::unique_ptr<kept> kept_;
 };
+
+// A GET whose answer is a stream (server-sent events): each piece of a chunked 200 goes to `on_data` as it arrives,
+// until `on_data` returns false or the server ends it; any other answer goes to `on_data` whole. `idle` bounds the
+// wait for each piece (the server's keep-alive comments come more often). Returns the HTTP status; errors as
+// https_call.
+boost::asio::awaitable<unsigned> https_stream(boost::asio::ssl::context& ctx, https_endpoint endpoint, std::string target,
+                                              std::chrono::seconds idle, std::function<bool(std::string_view)> on_data);
 
 // The same, on an io_context of its own, for command-line tools.
 http_result https_call_sync(boost::asio::ssl::context& ctx, const https_endpoint& endpoint,

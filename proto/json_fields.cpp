@@ -129,6 +129,11 @@ bool object_reader::required_bool(std::string_view key) {
     return v.get<bool>();
 }
 
+std::optional<bool> object_reader::optional_bool(std::string_view key) {
+    if (!find(key)) return std::nullopt;
+    return required_bool(key);
+}
+
 std::vector<std::string> object_reader::string_list(std::string_view key) {
     std::vector<std::string> out;
     const json* v = find(key);

@@ -41,6 +41,7 @@ public:
     std::int64_t required_integer(std::string_view key);
     std::optional<std::int64_t> optional_integer(std::string_view key);
     bool required_bool(std::string_view key);
+    std::optional<bool> optional_bool(std::string_view key);
     std::vector<std::string> string_list(std::string_view key);  // absent means empty
     // The array at `key` (nullptr when absent); its items are the caller's to read.
     const json* optional_array(std::string_view key);

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
+#include <set>
 #include <regex>
 
 namespace graft::proto {
@@ -203,9 +205,28 @@ enroll_response enroll_response::from_json(const json& j) {
 
 // --- node_report
 
+json step_outcome::to_json() const { return {{"step", step}, {"outcome", outcome}, {"detail", detail}}; }
+
+step_outcome step_outcome::from_json(const json& j, const std::string& path) {
+    object_reader r(j, path);
+    step_outcome o;
+    o.step = bounded(r, "step", 64);
+    o.outcome = bounded(r, "outcome", 16);
+    static const std::set<std::string, std::less<>> outcomes{"unchanged", "changed", "reboot", "failed", "not-run"};
+    if (!outcomes.contains(o.outcome))
+        throw validation_error(r.path_of("outcome"), "must be unchanged, changed, reboot, failed or not-run");
+    o.detail = bounded_optional(r, "detail", 1024).value_or("");
+    r.finish();
+    return o;
+}
+
 json node_report::to_json() const {
     json j{{"phase", to_string(phase)}, {"message", message}};
     if (address) j["address"] = *address;
+    if (!steps.empty()) {
+        j["steps"] = json::array();
+        for (const auto& s : steps) j["steps"].push_back(s.to_json());
+    }
     return j;
 }
 
@@ -219,8 +240,62 @@ node_report node_report::from_json(const json& j) {
     rep.message = r.optional_string("message").value_or("");
     if (rep.message.size() > 4096) throw validation_error("message", "longer than 4096 bytes");
     rep.address = bounded_optional(r, "address");
+    if (const json* steps = r.optional_array("steps")) {
+        if (steps->size() > max_list) throw validation_error("steps", "more than " + std::to_string(max_list) + " entries");
+        for (std::size_t i = 0; i < steps->size(); ++i)
+            rep.steps.push_back(step_outcome::from_json((*steps)[i], "steps[" + std::to_string(i) + "]"));
+    }
     r.finish();
     return rep;
+}
+
+// --- journal excerpts
+
+json journal_excerpt::to_json() const {
+    return {{"unit", unit}, {"cause", cause}, {"captured_at", captured_at}, {"lines", lines}, {"truncated", truncated}};
+}
+
+journal_excerpt journal_excerpt::from_json(const json& j, const std::string& path) {
+    object_reader r(j, path);
+    journal_excerpt e;
+    e.unit = bounded(r, "unit", 128);
+    if (e.unit.empty() || !all_of(e.unit, [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '@';
+        }))
+        throw validation_error(r.path_of("unit"), "is not a systemd unit name");
+    e.cause = bounded(r, "cause", 256);
+    e.captured_at = bounded(r, "captured_at", 64);
+    if (!from_rfc3339(e.captured_at)) throw validation_error(r.path_of("captured_at"), "is not an RFC 3339 time");
+    e.lines = r.string_list("lines");
+    if (e.lines.size() > max_journal_lines)
+        throw validation_error(r.path_of("lines"), "more than " + std::to_string(max_journal_lines) + " lines");
+    for (std::size_t i = 0; i < e.lines.size(); ++i)
+        if (e.lines[i].size() > max_journal_line)
+            throw validation_error(r.path_of("lines") + "[" + std::to_string(i) + "]",
+                                   "longer than " + std::to_string(max_journal_line) + " bytes");
+    if (auto t = r.optional_bool("truncated")) e.truncated = *t;
+    r.finish();
+    return e;
+}
+
+json journal_upload::to_json() const {
+    json j{{"excerpts", json::array()}};
+    for (const auto& e : excerpts) j["excerpts"].push_back(e.to_json());
+    if (!request_id.empty()) j["request_id"] = request_id;
+    return j;
+}
+
+journal_upload journal_upload::from_json(const json& j) {
+    object_reader r(j, "");
+    journal_upload u;
+    const json* list = r.optional_array("excerpts");
+    if (!list || list->empty()) throw validation_error("excerpts", "is required and holds at least one excerpt");
+    if (list->size() > 8) throw validation_error("excerpts", "more than 8 entries");
+    for (std::size_t i = 0; i < list->size(); ++i)
+        u.excerpts.push_back(journal_excerpt::from_json((*list)[i], "excerpts[" + std::to_string(i) + "]"));
+    u.request_id = bounded_optional(r, "request_id", 64).value_or("");
+    r.finish();
+    return u;
 }
 
 // --- join_request
@@ -291,7 +366,8 @@ json node_status::to_json() const {
             {"address", address}, {"model", model}, {"arch", arch},
             {"enrolled_at", enrolled_at}, {"updated_at", updated_at},
             {"join_command", join_command}, {"join_issued_at", join_issued_at},
-            {"readiness_tracked", readiness_tracked}, {"conflict", conflict}, {"readiness", readiness}};
+            {"readiness_tracked", readiness_tracked}, {"conflict", conflict}, {"readiness", readiness},
+            {"last_seen", last_seen}};
 }
 
 node_status node_status::from_json(const json& j) {
@@ -310,6 +386,7 @@ node_status node_status::from_json(const json& j) {
     s.readiness_tracked = r.required_bool("readiness_tracked");
     s.conflict = r.optional_string("conflict").value_or("");
     s.readiness = r.optional_string("readiness").value_or("");
+    s.last_seen = r.optional_string("last_seen").value_or("");
     r.finish();
     return s;
 }

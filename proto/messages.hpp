@@ -90,13 +90,50 @@ struct renew_response {
     static renew_response from_json(const json& j);
 };
 
+// What one host-preparation step came to, as the agent reports it with configured, rebooting or failed.
+struct step_outcome {
+    std::string step;
+    std::string outcome;  // unchanged, changed, reboot, failed, not-run
+    std::string detail = {};
+
+    json to_json() const;
+    static step_outcome from_json(const json& j, const std::string& path);
+};
+
 struct node_report {
     enum phase phase = phase::booted;
     std::string message;
     std::optional<std::string> address;
+    // Every step's outcome, oldest first; empty when the report is not about host preparation.
+    std::vector<step_outcome> steps = {};
 
     json to_json() const;
     static node_report from_json(const json& j);
+};
+
+// A journal excerpt's bounds: lines, and bytes in one line. An upload must fit proto::max_body_bytes as well.
+inline constexpr std::size_t max_journal_lines = 500;
+inline constexpr std::size_t max_journal_line = 1024;
+
+// The last lines of one unit's journal, as the agent read them (secrets redacted) for the coordinator to keep.
+struct journal_excerpt {
+    std::string unit;
+    std::string cause;        // why it was taken: "join failed", "host preparation failed", "asked by alice"
+    std::string captured_at;  // RFC 3339
+    std::vector<std::string> lines;  // "TIME IDENTIFIER[PID]: MESSAGE", oldest first
+    bool truncated = false;          // more lines matched than were sent
+
+    json to_json() const;
+    static journal_excerpt from_json(const json& j, const std::string& path);
+};
+
+// POST /v1/nodes/NAME/journal: excerpts a node sends, unasked after a failure or for an operator's request.
+struct journal_upload {
+    std::vector<journal_excerpt> excerpts;
+    std::string request_id = {};  // the operator's request this answers; empty when unasked
+
+    json to_json() const;
+    static journal_upload from_json(const json& j);
 };
 
 struct join_request {
@@ -152,6 +189,8 @@ struct node_status {
     std::string conflict = {};
     // The cluster's word on the Node: "Ready", "NotReady", or empty while it has said nothing.
     std::string readiness = {};
+    // When the coordinator last heard from the node's agent (RFC 3339); empty when not since it started.
+    std::string last_seen = {};
 
     json to_json() const;
     static node_status from_json(const json& j);

@@ -266,14 +266,18 @@ bool is_spki_pin(std::string_view pin) {
     return true;
 }
 
-std::string subject_common_name(X509& cert) {
+static std::string subject_entry(X509& cert, int nid) {
     X509_NAME* subject = X509_get_subject_name(&cert);
-    int idx = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+    int idx = X509_NAME_get_index_by_NID(subject, nid, -1);
     if (idx < 0) return {};
     ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx));
     return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(data)),
                        static_cast<std::size_t>(ASN1_STRING_length(data)));
 }
+
+std::string subject_common_name(X509& cert) { return subject_entry(cert, NID_commonName); }
+
+std::string subject_organization(X509& cert) { return subject_entry(cert, NID_organizationName); }
 
 std::string serial_hex(X509& cert) {
     bignum_ptr bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(&cert), nullptr));

@@ -11,6 +11,13 @@
 
 namespace graft::proto {
 
+// The O of a client certificate graft's CA signs says whose it is. A node's certificate speaks for its node (its
+// reports, its join, its renewal); an operator's reads the fleet. Neither can do the other's part.
+namespace certificate_roles {
+inline constexpr const char* node = "graft:nodes";
+inline constexpr const char* operator_ = "graft:operators";
+}  // namespace certificate_roles
+
 // A fresh ECDSA P-256 key pair.
 pkey_ptr generate_p256_key();
 std::string private_key_pem(EVP_PKEY& key);
@@ -68,6 +75,8 @@ std::string k3s_ca_hash(std::string_view bundle_pem);
 bool is_spki_pin(std::string_view pin);
 
 std::string subject_common_name(X509& cert);
+// The subject's O: the role graft gave the certificate (certificate_roles below).
+std::string subject_organization(X509& cert);
 std::string serial_hex(X509& cert);
 std::chrono::system_clock::time_point not_after(X509& cert);
 std::chrono::system_clock::time_point not_before(X509& cert);

@@ -1,6 +1,8 @@
 #include "proto/time.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 
@@ -44,18 +46,36 @@ std::string short_age(std::chrono::seconds age) {
 }
 
 std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
-    if (text.size() < 2) return std::nullopt;
-    std::int64_t n = 0;
-    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size() - 1, n);
-    // At most a hundred years of any unit, so no multiplication below overflows.
-    if (ec != std::errc{} || ptr != text.data() + text.size() - 1 || n <= 0 || n > 100LL * 366 * 86400) return std::nullopt;
-    switch (text.back()) {
-    case 's': return std::chrono::seconds(n);
-    case 'm': return std::chrono::seconds(n * 60);
-    case 'h': return std::chrono::seconds(n * 3600);
-    case 'd': return std::chrono::seconds(n * 86400);
-    default: return std::nullopt;
+    // Go's time.Duration form (what kubeadm and kubectl print: 1h30m, 24h0m0s, 1.5h, 500ms) plus days: numbers, each
+    // with a unit, summed. Sub-second totals round up to a second; anything over a hundred years is refused.
+    if (text.empty()) return std::nullopt;
+    long double total = 0;
+    while (!text.empty()) {
+        std::size_t digits = 0;
+        while (digits < text.size() && ((text[digits] >= '0' && text[digits] <= '9') || text[digits] == '.')) ++digits;
+        const std::string_view number = text.substr(0, digits);
+        if (number.empty() || number.front() == '.' || number.back() == '.' ||
+            std::count(number.begin(), number.end(), '.') > 1 || number.size() > 18)
+            return std::nullopt;
+        text.remove_prefix(digits);
+        std::size_t unit_length = 0;
+        while (unit_length < text.size() && !(text[unit_length] >= '0' && text[unit_length] <= '9')) ++unit_length;
+        const std::string_view unit = text.substr(0, unit_length);
+        text.remove_prefix(unit_length);
+        long double scale = 0;
+        if (unit == "ns") scale = 1e-9L;
+        else if (unit == "us" || unit == "\u00b5s" || unit == "\u03bcs") scale = 1e-6L;
+        else if (unit == "ms") scale = 1e-3L;
+        else if (unit == "s") scale = 1;
+        else if (unit == "m") scale = 60;
+        else if (unit == "h") scale = 3600;
+        else if (unit == "d") scale = 86400;
+        else return std::nullopt;
+        total += std::stold(std::string(number)) * scale;
+        if (total > 100.0L * 366 * 86400) return std::nullopt;
     }
+    if (total <= 0) return std::nullopt;
+    return std::chrono::seconds(std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(total - 1e-9L))));
 }
 
 }  // namespace graft::proto

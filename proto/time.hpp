@@ -17,7 +17,8 @@ std::int64_t to_unix(clock::time_point t);
 clock::time_point from_unix(std::int64_t seconds);
 // "45s", "12m", "3h", "2d": how `kubectl get` shows an age.
 std::string short_age(std::chrono::seconds age);
-// Parses "90s", "15m", "24h", "7d" into seconds; nullopt on anything else.
+// Parses a duration in Go's form ("90s", "1h30m", "24h0m0s", "1.5h") or in days ("7d") into seconds (at least one);
+// nullopt on anything else.
 std::optional<std::chrono::seconds> parse_duration(std::string_view text);
 
 }  // namespace graft::proto

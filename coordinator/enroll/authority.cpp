@@ -55,12 +55,22 @@ void certificate_authority::issue_server_certificate(const std::string& dir, con
 
 proto::x509_ptr certificate_authority::sign_node(EVP_PKEY& node_public_key, const std::string& node_name,
                                                  std::chrono::seconds lifetime) const {
+    return sign_client(node_public_key, node_name, proto::certificate_roles::node, lifetime);
+}
+
+proto::x509_ptr certificate_authority::sign_operator(EVP_PKEY& public_key, const std::string& operator_name,
+                                                     std::chrono::seconds lifetime) const {
+    return sign_client(public_key, operator_name, proto::certificate_roles::operator_, lifetime);
+}
+
+proto::x509_ptr certificate_authority::sign_client(EVP_PKEY& public_key, const std::string& name, const char* role,
+                                                   std::chrono::seconds lifetime) const {
     proto::certificate_profile profile;
-    profile.common_name = node_name;
-    profile.organization = "graft:nodes";
+    profile.common_name = name;
+    profile.organization = role;
     profile.use = proto::certificate_use::client;
     profile.lifetime = lifetime;
-    return proto::sign_certificate(cert_.get(), *key_, node_public_key, profile);
+    return proto::sign_certificate(cert_.get(), *key_, public_key, profile);
 }
 
 }  // namespace graft::coordinator

@@ -23,11 +23,16 @@ public:
     // A node's client certificate. Subject and extensions come from the arguments only, never from the CSR.
     proto::x509_ptr sign_node(EVP_PKEY& node_public_key, const std::string& node_name,
                               std::chrono::seconds lifetime) const;
+    // An operator's client certificate: it reads the fleet (status, journals, metrics) and speaks for no node.
+    proto::x509_ptr sign_operator(EVP_PKEY& public_key, const std::string& operator_name,
+                                  std::chrono::seconds lifetime) const;
 
     std::string ca_pem() const { return ca_pem_; }
     std::string pin() const { return pin_; }
 
 private:
+    proto::x509_ptr sign_client(EVP_PKEY& public_key, const std::string& name, const char* role,
+                                std::chrono::seconds lifetime) const;
     certificate_authority(proto::x509_ptr cert, proto::pkey_ptr key);
     proto::x509_ptr cert_;
     proto::pkey_ptr key_;

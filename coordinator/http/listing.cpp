@@ -131,7 +131,7 @@ std::optional<std::string> listing_writer::next() {
         for (const auto& n : page.nodes) {
             if (!first_node_) out += ',';
             first_node_ = false;
-            out += n->json;
+            out += snapshot_.json_of(*n);
         }
         left_ -= page.nodes.size();
         if (!page.nodes.empty()) after_ = page.nodes.back()->name;
@@ -180,7 +180,7 @@ std::string initial_events(const node_snapshot& snapshot, const list_query& quer
     auto page = snapshot.list(query.phase, after, piece_nodes);
     if (after.empty()) version = page.version;
     std::string out;
-    for (const auto& n : page.nodes) out += event("ADDED", version, n->json);
+    for (const auto& n : page.nodes) out += event("ADDED", version, snapshot.json_of(*n));
     if (!page.nodes.empty()) after = page.nodes.back()->name;
     return out;
 }

@@ -1,6 +1,7 @@
 #include "coordinator/http/router.hpp"
 
 #include "coordinator/http/listing.hpp"
+#include "coordinator/status/metrics.hpp"
 #include "coordinator/store/phase_change.hpp"
 
 #include "proto/log.hpp"
@@ -11,10 +12,16 @@
 
 #include <boost/beast/http/field.hpp>
 
+#include <algorithm>
+#include <cctype>
+#include <charconv>
 #include <variant>
 
 namespace graft::coordinator {
 namespace {
+
+// Journal excerpts kept per node: enough for the last few failures of each unit, bounded whatever the node sends.
+constexpr std::size_t kept_excerpts = 16;
 
 response json_response(http::status status, const proto::json& body, unsigned version) {
     response res{status, version};
@@ -54,6 +61,7 @@ std::variant<Message, response> read_body(const request& req, Parse parse) {
 response enroll(const request& req, const request_context& ctx, coordinator_state& state) {
     if (state.enroll_limiter)
         if (auto wait = state.enroll_limiter->take(ctx.remote_address, std::chrono::steady_clock::now())) {
+            metrics().enrollment("rate_limited");
             response res = error_response(http::status::too_many_requests, "rate_limited",
                                           "too many enrollments from " + ctx.remote_address +
                                               " at once; try again after the Retry-After seconds",
@@ -102,6 +110,7 @@ response enroll(const request& req, const request_context& ctx, coordinator_stat
     auto result = state.registry.enroll(request);
 
     auto refuse = [&](http::status status, std::string code, std::string message) {
+        metrics().enrollment(code);
         proto::log_warning("enrollment refused: " + message,
                            {{"GRAFT_REMOTE", ctx.remote_address}, {"GRAFT_MACHINE_ID", body.facts.machine_id}},
                            proto::message_id::enrollment_refused);
@@ -133,6 +142,7 @@ response enroll(const request& req, const request_context& ctx, coordinator_stat
                       "an operator denied the enrollment of this machine as " + result.node.name +
                           "; `graft-coordinator nodes delete " + result.node.name + "` lets it enroll afresh");
     case token_verdict::pending_approval: {
+        metrics().enrollment("pending_approval");
         if (!result.repeated)
             proto::log_info("node " + result.node.name + " enrolled from " + ctx.remote_address +
                                 " and waits for approval: graft-coordinator nodes approve " + result.node.name,
@@ -148,6 +158,7 @@ response enroll(const request& req, const request_context& ctx, coordinator_stat
     case token_verdict::identity_conflict:
     case token_verdict::cloned: {
         const bool cloned = result.verdict == token_verdict::cloned;
+        metrics().enrollment(cloned ? "machine_id_cloned" : "identity_conflict");
         proto::log_warning((cloned ? "cloned card: " : "identity conflict on ") + result.node.name + ": " +
                                result.node.conflict,
                            {{"GRAFT_NODE", result.node.name}, {"GRAFT_REMOTE", ctx.remote_address},
@@ -185,6 +196,7 @@ response enroll(const request& req, const request_context& ctx, coordinator_stat
                                proto::message_id::cloned_card);
     }
 
+    metrics().enrollment("accepted");
     proto::enroll_response out;
     out.protocol_version = proto::protocol_version;
     out.node_name = result.node.name;
@@ -212,6 +224,11 @@ response report(const request& req, const request_context& ctx, coordinator_stat
                                 proto::to_unix(state.now()));
     if (changed.outcome == change_outcome::unknown_node)
         return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
+    if (!body.steps.empty()) {
+        proto::json steps = proto::json::array();
+        for (const auto& step : body.steps) steps.push_back(step.to_json());
+        state.registry.record_steps(name, steps.dump());
+    }
     return json_response(http::status::ok, to_status(*changed.node, state).to_json(), req.version());
 }
 
@@ -242,6 +259,7 @@ response join(const request& req, coordinator_state& state, const std::string& n
     std::optional<std::int64_t> expires;
     if (auto t = proto::from_rfc3339(spec.expires_at)) expires = proto::to_unix(*t);
     state.registry.record_join(name, spec.display_command(), proto::to_unix(state.now()), expires, spec.credential_id);
+    metrics().join_issued();
     proto::log_info("issued a join credential for " + name + " (" + spec.display_command() + ")",
                     {{"GRAFT_NODE", name}}, proto::message_id::join_issued);
     return json_response(http::status::ok, spec.to_json(), req.version());
@@ -273,6 +291,176 @@ response renew(const request& req, coordinator_state& state, const node_record& 
     return json_response(http::status::ok, proto::renew_response{pem}.to_json(), req.version());
 }
 
+// Excerpts of a node's journal it sends, after a failure or when an operator asked.
+response upload_journal(const request& req, coordinator_state& state, const std::string& name) {
+    auto parsed = read_body<proto::journal_upload>(req, proto::journal_upload::from_json);
+    if (auto* err = std::get_if<response>(&parsed)) return std::move(*err);
+    const auto& upload = std::get<proto::journal_upload>(parsed);
+    std::vector<stored_excerpt> excerpts;
+    for (const auto& e : upload.excerpts)
+        excerpts.push_back({e.unit, proto::to_unix(*proto::from_rfc3339(e.captured_at)), e.to_json().dump()});
+    if (!state.registry.add_journal(name, excerpts, kept_excerpts))
+        return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
+    if (!upload.request_id.empty() && state.journal_asks) state.journal_asks->answered(name, upload.request_id);
+    proto::log_info("node " + name + " sent " + std::to_string(excerpts.size()) + " journal excerpt(s)" +
+                        (upload.request_id.empty() ? "" : " for request " + upload.request_id),
+                    {{"GRAFT_NODE", name}});
+    return json_response(http::status::ok, proto::json{{"kept", excerpts.size()}}, req.version());
+}
+
+// A node's agent checking in once its work is done: the answer hands it the journal requests waiting for it.
+response heartbeat(const request& req, coordinator_state& state, const std::string& name) {
+    proto::json asked = proto::json::array();
+    if (state.journal_asks)
+        for (const auto& r : state.journal_asks->take(name, proto::to_unix(state.now())))
+            asked.push_back({{"id", r.id}, {"unit", r.unit}, {"lines", r.lines}});
+    return json_response(http::status::ok, proto::json{{"journal_requests", std::move(asked)}}, req.version());
+}
+
+// POST /v1/nodes/NAME/journal-requests: an operator asks the node's agent for fresh journal excerpts.
+response ask_for_journal(const request& req, const request_context& ctx, coordinator_state& state, const std::string& name) {
+    if (!state.journal_asks)
+        return error_response(http::status::not_found, "not_found", "this coordinator takes no journal requests",
+                              req.version());
+    if (!state.registry.find(name))
+        return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
+    std::string unit;
+    std::size_t lines = 200;
+    try {
+        const auto body = proto::parse_json(req.body().empty() ? "{}" : req.body());
+        proto::object_reader r(body, "");
+        unit = r.optional_string("unit").value_or("");
+        if (auto n = r.optional_integer("lines")) {
+            if (*n < 1 || *n > static_cast<std::int64_t>(proto::max_journal_lines))
+                throw proto::validation_error("lines", "must be from 1 to " + std::to_string(proto::max_journal_lines));
+            lines = static_cast<std::size_t>(*n);
+        }
+        r.finish();
+        if (unit.size() > 128 || !std::all_of(unit.begin(), unit.end(), [](char c) {
+                return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '@';
+            }))
+            throw proto::validation_error("unit", "is not a systemd unit name");
+    } catch (const proto::validation_error& e) {
+        return error_response(http::status::bad_request, "invalid_request", e.what(), req.version());
+    }
+    auto asked = state.journal_asks->ask(name, unit, lines, ctx.client_operator.value_or("?"), proto::to_unix(state.now()));
+    if (!asked)
+        return error_response(http::status::too_many_requests, "too_many_journal_requests",
+                              name + " has " + std::to_string(journal_requests::max_pending) +
+                                  " journal requests waiting already; wait for its agent to answer them",
+                              req.version());
+    proto::log_info("operator " + asked->asked_by + " asked " + name + " for its journal (request " + asked->id + ")",
+                    {{"GRAFT_NODE", name}});
+    return json_response(http::status::accepted, proto::json{{"id", asked->id}, {"node", name}, {"state", "pending"}},
+                         req.version());
+}
+
+response journal_request_state(const request& req, coordinator_state& state, const std::string& name,
+                               const std::string& id) {
+    auto found = state.journal_asks ? state.journal_asks->find(name, id) : std::nullopt;
+    if (!found)
+        return error_response(http::status::not_found, "unknown_journal_request",
+                              "no journal request " + id.substr(0, 32) + " for " + name + " (requests are kept for " +
+                                  std::to_string(journal_requests::kept_seconds / 60) + " minutes)",
+                              req.version());
+    return json_response(http::status::ok,
+                         proto::json{{"id", found->id}, {"node", name}, {"state", to_string(found->state)},
+                                     {"asked_by", found->asked_by},
+                                     {"asked_at", proto::to_rfc3339(proto::from_unix(found->asked_at))}},
+                         req.version());
+}
+
+// The value of query parameter `key` in `req`, nullopt when absent. Values are taken as they are: the ones read
+// here (unit names, numbers) need no percent-decoding.
+std::optional<std::string> query_value(const request& req, std::string_view key) {
+    std::string_view target = req.target();
+    const auto q = target.find('?');
+    if (q == std::string_view::npos) return std::nullopt;
+    std::string_view rest = target.substr(q + 1);
+    while (!rest.empty()) {
+        const auto amp = rest.find('&');
+        const std::string_view pair = rest.substr(0, amp);
+        const auto eq = pair.find('=');
+        if (pair.substr(0, eq) == key) return std::string(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+        rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    }
+    return std::nullopt;
+}
+
+// GET /v1/nodes/NAME/journal[?unit=U][&lines=N]: the kept excerpts, oldest first, each cut to its last N lines.
+response read_journal(const request& req, coordinator_state& state, const std::string& name) {
+    if (!state.registry.find(name))
+        return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
+    const auto unit = query_value(req, "unit");
+    std::size_t lines = proto::max_journal_lines;
+    if (auto text = query_value(req, "lines")) {
+        std::size_t n = 0;
+        auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
+        if (ec != std::errc{} || end != text->data() + text->size() || n < 1 || n > proto::max_journal_lines)
+            return error_response(http::status::bad_request, "invalid_query",
+                                  "lines must be a whole number from 1 to " + std::to_string(proto::max_journal_lines),
+                                  req.version());
+        lines = n;
+    }
+    proto::json out{{"node", name}, {"excerpts", proto::json::array()}};
+    for (const auto& stored : state.registry.journal(name)) {
+        if (unit && stored.unit != *unit && stored.unit != *unit + ".service") continue;
+        auto excerpt = proto::parse_json(stored.excerpt_json);
+        auto& kept = excerpt["lines"];
+        if (kept.size() > lines) {
+            kept.erase(kept.begin(), kept.begin() + static_cast<std::ptrdiff_t>(kept.size() - lines));
+            excerpt["truncated"] = true;
+        }
+        out["excerpts"].push_back(std::move(excerpt));
+    }
+    return json_response(http::status::ok, out, req.version());
+}
+
+// GET /v1/nodes/NAME/details: what `describe node` shows. The node's status, its facts, the phases it passed
+// through with their times, each step's outcome, its join credential and the journal excerpts kept for it.
+response node_details(const request& req, coordinator_state& state, const std::string& name) {
+    auto node = state.registry.find(name);
+    if (!node) return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
+    proto::json status = to_status(*node, state).to_json();
+    if (state.snapshot)
+        if (auto entry = state.snapshot->find(name)) status = proto::parse_json(state.snapshot->json_of(*entry));
+    proto::json history = proto::json::array();
+    for (const auto& [phase, reason, at] : state.registry.history(name))
+        history.push_back({{"phase", phase}, {"reason", reason}, {"at", proto::to_rfc3339(proto::from_unix(at))}});
+    proto::json join = proto::json::object();
+    if (node->join_issued_at) {
+        join["command"] = node->join_command;
+        join["issued_at"] = proto::to_rfc3339(proto::from_unix(*node->join_issued_at));
+        join["credential"] = node->join_credential;
+        join["expires_at"] = node->join_expires_at ? proto::to_rfc3339(proto::from_unix(*node->join_expires_at)) : "";
+        // A credential is cleared once revoked, when the node became Ready (the static backend's shared token has
+        // no id, and is never revoked for one node).
+        join["revoked"] = node->join_credential.empty() && node->phase == "ready";
+    }
+    proto::json journal = proto::json::array();
+    for (const auto& stored : state.registry.journal(name)) {
+        auto excerpt = proto::parse_json(stored.excerpt_json);
+        journal.push_back({{"unit", stored.unit},
+                           {"captured_at", excerpt.value("captured_at", "")},
+                           {"cause", excerpt.value("cause", "")},
+                           {"lines", excerpt["lines"].size()}});
+    }
+    proto::json facts = proto::json::object();
+    try {
+        facts = proto::parse_json(node->facts_json);
+    } catch (const proto::validation_error&) {
+    }
+    proto::json steps = proto::json::array();
+    try {
+        steps = proto::parse_json(node->steps_json);
+    } catch (const proto::validation_error&) {
+    }
+    proto::json out{{"status", std::move(status)}, {"facts", std::move(facts)}, {"history", std::move(history)},
+                    {"steps", std::move(steps)},   {"join", std::move(join)},   {"journal", std::move(journal)}};
+    if (state.cluster) out["cluster"] = state.cluster->to_json();
+    return json_response(http::status::ok, out, req.version());
+}
+
 response list_nodes(const request& req, coordinator_state& state) {
     auto parsed = parse_list_query(req);
     if (auto* message = std::get_if<std::string>(&parsed))
@@ -300,14 +488,45 @@ response method_not_allowed(const request& req, const char* allowed) {
     return res;
 }
 
-response route(const request& req, const request_context& ctx, coordinator_state& state) {
+std::string_view path_of(const request& req) {
     std::string_view target = req.target();
     if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+    return target;
+}
+
+// Whether the request reads the fleet, or asks something of it only an operator may.
+bool is_operators(const request& req) {
+    const std::string_view path = path_of(req);
+    if (path == "/metrics" || path == "/v1/nodes") return true;
+    constexpr std::string_view nodes_prefix = "/v1/nodes/";
+    if (!path.starts_with(nodes_prefix)) return false;
+    const auto slash = path.find('/', nodes_prefix.size());
+    if (slash == std::string_view::npos) return true;
+    const std::string_view action = path.substr(slash + 1);
+    return action == "details" || action.starts_with("journal-requests") ||
+           (action == "journal" && req.method() == http::verb::get);
+}
+
+response route(const request& req, const request_context& ctx, coordinator_state& state) {
+    const std::string_view target = path_of(req);
     const bool get = req.method() == http::verb::get, post = req.method() == http::verb::post;
+    if (auto refusal = refuse_unless_operator(req, ctx)) return std::move(*refusal);
 
     if (target == "/healthz") {
         if (!get) return method_not_allowed(req, "GET");
-        return serialized_json("{\"status\":\"ok\"}\n", req.version());
+        static const std::string health = proto::json{{"status", "ok"},
+                                                      {"version", proto::graft_version},
+                                                      {"protocol", proto::protocol_version}}.dump() + "\n";
+        return serialized_json(health, req.version());
+    }
+    if (target == "/metrics") {
+        if (!get) return method_not_allowed(req, "GET");
+        response res{http::status::ok, req.version()};
+        res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+        res.set(http::field::cache_control, "no-store");
+        res.body() = metrics().render(state.snapshot, state.cluster);
+        res.prepare_payload();
+        return res;
     }
     if (target == "/v1/enroll") return post ? enroll(req, ctx, state) : method_not_allowed(req, "POST");
     if (target == "/v1/nodes") return get ? list_nodes(req, state) : method_not_allowed(req, "GET");
@@ -326,14 +545,20 @@ response route(const request& req, const request_context& ctx, coordinator_state
             if (state.snapshot) {
                 auto entry = state.snapshot->find(name);
                 if (!entry) return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
-                return serialized_json(entry->json + "\n", req.version());
+                return serialized_json(state.snapshot->json_of(*entry) + "\n", req.version());
             }
             auto node = state.registry.find(name);
             if (!node) return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
             return json_response(http::status::ok, to_status(*node, state).to_json(), req.version());
         }
-        if (action == "report" || action == "join" || action == "renew") {
-            if (!post) return method_not_allowed(req, "POST");
+        if (action == "details") return get ? node_details(req, state, name) : method_not_allowed(req, "GET");
+        if (action == "journal-requests") return post ? ask_for_journal(req, ctx, state, name) : method_not_allowed(req, "POST");
+        if (action.starts_with("journal-requests/"))
+            return get ? journal_request_state(req, state, name, std::string(action.substr(17)))
+                       : method_not_allowed(req, "GET");
+        if (action == "journal" && get) return read_journal(req, state, name);
+        if (action == "report" || action == "join" || action == "renew" || action == "journal" || action == "heartbeat") {
+            if (!post) return method_not_allowed(req, action == "journal" ? "GET, POST" : "POST");
             // The path names the node; only that node's own certificate may speak for it.
             if (!ctx.client_node)
                 return error_response(http::status::unauthorized, "client_certificate_required",
@@ -365,6 +590,8 @@ response route(const request& req, const request_context& ctx, coordinator_state
                                           "one must enroll again with a fresh graft.json",
                                       req.version());
             if (action == "renew") return renew(req, state, *node);
+            if (action == "journal") return upload_journal(req, state, name);
+            if (action == "heartbeat") return heartbeat(req, state, name);
             return action == "report" ? report(req, ctx, state, name) : join(req, state, name);
         }
     }
@@ -376,6 +603,21 @@ response route(const request& req, const request_context& ctx, coordinator_state
 
 response error_response(http::status status, std::string code, std::string message, unsigned version) {
     return json_response(status, proto::error_body{std::move(code), std::move(message)}.to_json(), version);
+}
+
+std::optional<response> refuse_unless_operator(const request& req, const request_context& ctx) {
+    if (ctx.client_operator || !is_operators(req)) return std::nullopt;
+    if (ctx.client_node)
+        return error_response(http::status::forbidden, "operator_required",
+                              "the client certificate is node " + *ctx.client_node +
+                                  "'s, and a node's certificate only writes that node's own reports; reading the fleet "
+                                  "takes an operator's credentials (`graft-coordinator operator add NAME`)",
+                              req.version());
+    return error_response(http::status::unauthorized, "operator_certificate_required",
+                          (ctx.certificate_problem.empty() ? std::string() : ctx.certificate_problem + ". ") +
+                              "Reading the fleet takes an operator's client certificate: make one on the coordinator "
+                              "with `graft-coordinator operator add NAME` and use its credentials file",
+                          req.version());
 }
 
 bool answers_at_once(const request& req, const coordinator_state& state) {

@@ -6,6 +6,7 @@
 #include "coordinator/http/admission.hpp"
 #include "coordinator/join/backend.hpp"
 #include "coordinator/kube/cluster_health.hpp"
+#include "coordinator/status/journal_requests.hpp"
 #include "coordinator/status/node_snapshot.hpp"
 #include "coordinator/store/registry.hpp"
 #include "proto/time.hpp"
@@ -41,10 +42,12 @@ struct coordinator_state {
     // What status reads come from, kept current by writes through a snapshotting_registry; null: a snapshot is read
     // from the registry for each listing (unit tests).
     node_snapshot* snapshot = nullptr;
+    // Operators' journal requests waiting for nodes' heartbeats; null: none can be made.
+    journal_requests* journal_asks = nullptr;
 };
 
 struct request_context {
-    // The node named by a client certificate that verified against graft's CA; empty without one.
+    // The node named by a node's client certificate that verified against graft's CA; empty without one.
     std::optional<std::string> client_node;
     std::string remote_address;
     // That certificate's serial (hex): only the newest certificate of a node speaks for it.
@@ -52,6 +55,8 @@ struct request_context {
     // Why a verified client certificate does not speak for its node (it expired while its session was resumed);
     // "" when there is nothing to say.
     std::string certificate_problem = {};
+    // The operator named by an operator's client certificate that verified against graft's CA; empty without one.
+    std::optional<std::string> client_operator = {};
 };
 
 response handle(const request& req, const request_context& ctx, coordinator_state& state);
@@ -67,6 +72,10 @@ std::optional<response> unchanged_report(const request& req, const request_conte
 
 // A GET /v1/nodes?watch=true, which the server streams rather than handing to handle().
 bool is_watch(const request& req);
+
+// Reading the fleet (node status, journals, metrics) is an operator's: the refusal to answer when `ctx` is not
+// one, nullopt when it is or `req` reads nothing of the fleet. A node's certificate writes its own reports only.
+std::optional<response> refuse_unless_operator(const request& req, const request_context& ctx);
 
 // A JSON error body {"error": {"code", "message"}} with the given status.
 response error_response(http::status status, std::string code, std::string message, unsigned version = 11);

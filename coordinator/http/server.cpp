@@ -1,5 +1,7 @@
 #include "coordinator/http/server.hpp"
 
+#include "coordinator/status/metrics.hpp"
+
 #include "coordinator/http/listing.hpp"
 
 #include "proto/log.hpp"
@@ -45,7 +47,10 @@ void identify_client(SSL* ssl, request_context& ctx) {
     }
     std::string name = proto::subject_common_name(*peer);
     if (name.empty()) return;
-    ctx.client_node = std::move(name);
+    const std::string role = proto::subject_organization(*peer);
+    if (role == proto::certificate_roles::node) ctx.client_node = std::move(name);
+    else if (role == proto::certificate_roles::operator_) ctx.client_operator = std::move(name);
+    else return;
     ctx.client_serial = proto::serial_hex(*peer);
 }
 
@@ -238,6 +243,12 @@ net::awaitable<void> https_server::session(tcp::socket socket, std::string addre
         first = false;
         std::size_t bytes = 0;
         std::tie(ec, bytes) = co_await http::async_read_header(stream, buffer, parser, as_tuple_awaitable);
+        const auto started = std::chrono::steady_clock::now();
+        std::optional<endpoint> counted;  // what the request was for, once it has been read
+        if (!ec) counted = endpoint_of(parser.get().method_string(), parser.get().target());
+        auto count = [&](unsigned status) {
+            if (counted) metrics().request(*counted, status, std::chrono::steady_clock::now() - started);
+        };
         response res;
         bool keep_alive = false;
         bool body_unread = false;  // we answer before the client has sent all it means to
@@ -253,6 +264,9 @@ net::awaitable<void> https_server::session(tcp::socket socket, std::string addre
                 std::tie(ec, bytes) = co_await http::async_read(stream, buffer, parser, as_tuple_awaitable);
             }
         }
+        // Any request a node's agent makes says it is alive: the last-seen time operators see.
+        if (!ec && ctx.client_node && state_.snapshot)
+            state_.snapshot->seen(*ctx.client_node, proto::to_unix(proto::clock::now()));
         if (ec == http::error::body_limit) {
             body_unread = true;
             res = error_response(http::status::payload_too_large, "payload_too_large",
@@ -268,6 +282,9 @@ net::awaitable<void> https_server::session(tcp::socket socket, std::string addre
             if (!is_quiet_close(ec) && ec != http::error::partial_message)
                 proto::log(proto::log_level::debug, "reading a request from " + ctx.remote_address + ": " + ec.message());
             break;
+        } else if (auto refusal = refuse_unless_operator(parser.get(), ctx)) {
+            keep_alive = parser.get().keep_alive();
+            res = std::move(*refusal);
         } else if (state_.snapshot && is_watch(parser.get())) {
             state_.snapshot->reload_if_changed(false);
             co_await watch(stream, parser.get());
@@ -279,7 +296,9 @@ net::awaitable<void> https_server::session(tcp::socket socket, std::string addre
                 // An operator's command may have changed the registry; the snapshot looks before it answers.
                 state_.snapshot->reload_if_changed(false);
                 if (req.version() == 11 && std::holds_alternative<list_query>(parse_list_query(req))) {
-                    if (!co_await stream_listing(stream, req, keep_alive) || !keep_alive) break;
+                    const bool written = co_await stream_listing(stream, req, keep_alive);
+                    count(200);
+                    if (!written || !keep_alive) break;
                     continue;
                 }
             } else if (req.target().starts_with("/v1/nodes/")) {
@@ -309,6 +328,7 @@ net::awaitable<void> https_server::session(tcp::socket socket, std::string addre
         res.prepare_payload();
         beast::get_lowest_layer(stream).expires_after(timeouts_.body);
         std::tie(ec, bytes) = co_await http::async_write(stream, res, as_tuple_awaitable);
+        count(res.result_int());
         if (!ec && body_unread) co_await drain(stream);
         if (ec || !keep_alive) break;
     }

@@ -11,8 +11,19 @@ void cluster_health::healthy(const std::string& version, const std::string& stat
 void cluster_health::problem(const std::string& message, const std::string& at) {
     std::lock_guard lock(mutex_);
     state_ = "error";
+    ++problems_;
     error_ = message;
     error_at_ = at;
+}
+
+void cluster_health::watch_started() {
+    std::lock_guard lock(mutex_);
+    ++watches_;
+}
+
+cluster_health::counts cluster_health::counters() const {
+    std::lock_guard lock(mutex_);
+    return {state_.starts_with("watching"), watches_, problems_};
 }
 
 proto::json cluster_health::to_json() const {

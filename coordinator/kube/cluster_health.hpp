@@ -5,6 +5,7 @@
 
 #include "proto/json_fields.hpp"
 
+#include <cstdint>
 #include <mutex>
 #include <string>
 
@@ -19,9 +20,21 @@ public:
     // Something failed; `message` says what and what to do. It never carries a credential.
     void problem(const std::string& message, const std::string& at);
 
+    // A Node watch (re)started: the first, and each after a timeout or a failure.
+    void watch_started();
+
     proto::json to_json() const;
 
+    struct counts {
+        bool watching = false;        // the last word was a healthy watch
+        std::uint64_t watches = 0;    // watches started
+        std::uint64_t problems = 0;   // problems reported
+    };
+    counts counters() const;
+
 private:
+    std::uint64_t watches_ = 0;
+    std::uint64_t problems_ = 0;
     mutable std::mutex mutex_;
     std::string kubeconfig_;
     std::string version_;

@@ -55,6 +55,7 @@ net::awaitable<void> watch_nodes(kube_connection& kube, readiness_tracker& track
             }
             const std::string path = "/api/v1/nodes?watch=1&allowWatchBookmarks=true&resourceVersion=" + version +
                                      "&timeoutSeconds=" + std::to_string(settings.watch_timeout.count());
+            health.watch_started();
             co_await client.stream(path, [&](std::string_view line) {
                 if (line.empty()) return;
                 try {

@@ -1,5 +1,7 @@
 #include "coordinator/kube/readiness.hpp"
 
+#include "coordinator/status/metrics.hpp"
+
 #include "coordinator/store/phase_change.hpp"
 #include "proto/log.hpp"
 #include "proto/message_ids.hpp"
@@ -52,6 +54,7 @@ void readiness_tracker::revoke_credential(const node_record& node) {
     try {
         joins_.revoke(node.name, node.join_credential);
         registry_.clear_join_credential(node.name, node.join_credential);
+        metrics().join_revoked();
         proto::log_info("revoked the join credential " + node.join_credential + " of " + node.name + ": it is Ready",
                         {{"GRAFT_NODE", node.name}, {"GRAFT_CREDENTIAL", node.join_credential}},
                         proto::message_id::join_credential_revoked);

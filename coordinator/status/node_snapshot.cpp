@@ -61,6 +61,8 @@ void node_snapshot::apply(const std::string& name, std::shared_ptr<const snapsho
         change.kind = change_kind::deleted;
         change.node = it->second;
         nodes_.erase(it);
+        std::lock_guard forget(seen_mutex_);
+        if (auto seen = seen_.find(name); seen != seen_.end()) seen_.erase(seen);
     } else if (it == nodes_.end()) {
         change.kind = change_kind::added;
         change.node = entry;
@@ -78,6 +80,29 @@ void node_snapshot::apply(const std::string& name, std::shared_ptr<const snapsho
     change.version = ++version_;
     changes_.push_back(std::move(change));
     while (changes_.size() > kept_changes_) changes_.pop_front();
+}
+
+void node_snapshot::seen(std::string_view name, std::int64_t unix_time) {
+    std::lock_guard lock(seen_mutex_);
+    auto it = seen_.find(name);
+    if (it == seen_.end()) seen_.emplace(std::string(name), unix_time);
+    else it->second = std::max(it->second, unix_time);
+}
+
+std::string node_snapshot::json_of(const snapshot_entry& entry) const {
+    std::int64_t at = 0;
+    {
+        std::lock_guard lock(seen_mutex_);
+        if (auto it = seen_.find(entry.name); it != seen_.end()) at = it->second;
+    }
+    // The rendered JSON says "last_seen":"" (node_status_of knows nothing of it); the key cannot occur unescaped
+    // inside a string value, so the first match is the field.
+    constexpr std::string_view blank = "\"last_seen\":\"\"";
+    const auto where = entry.json.find(blank);
+    if (at == 0 || where == std::string::npos) return entry.json;
+    std::string out = entry.json;
+    out.insert(where + blank.size() - 1, proto::to_rfc3339(proto::from_unix(at)));
+    return out;
 }
 
 void node_snapshot::refresh(const std::string& name) {

@@ -80,6 +80,12 @@ public:
     // The changes after `version`, oldest first; nullopt when some of them are no longer kept.
     std::optional<std::vector<snapshot_change>> changes_since(std::uint64_t version) const;
 
+    // The node's agent was heard from (a request over its current certificate) at `unix_time`. Kept in memory:
+    // heard at once, at no cost to the disk, and forgotten by a restart until the agent speaks again.
+    void seen(std::string_view name, std::int64_t unix_time);
+    // The entry's JSON with the last time its agent was heard from written in.
+    std::string json_of(const snapshot_entry& entry) const;
+
     // `wake` is called, on the changing thread, after every change until the returned handle is dropped. It must
     // not call back into the snapshot; it posts to wherever the watcher runs.
     using subscription = std::shared_ptr<std::function<void()>>;
@@ -102,6 +108,8 @@ private:
     std::uint64_t version_ = 0;
     std::optional<std::int64_t> data_version_;
     std::atomic<std::int64_t> confirmed_at_{0};  // steady clock, nanoseconds
+    mutable std::mutex seen_mutex_;
+    std::map<std::string, std::int64_t, std::less<>> seen_;
     mutable std::mutex watchers_mutex_;
     mutable std::vector<std::weak_ptr<std::function<void()>>> watchers_;
 };
@@ -134,6 +142,13 @@ public:
     std::vector<std::tuple<std::string, std::string, std::int64_t>> history(const std::string& name) override {
         return inner_.history(name);
     }
+    bool record_steps(const std::string& name, const std::string& steps_json) override {
+        return inner_.record_steps(name, steps_json);
+    }
+    bool add_journal(const std::string& name, const std::vector<stored_excerpt>& excerpts, std::size_t keep) override {
+        return inner_.add_journal(name, excerpts, keep);
+    }
+    std::vector<stored_excerpt> journal(const std::string& name) override { return inner_.journal(name); }
     std::optional<std::int64_t> data_version(bool wait) override { return inner_.data_version(wait); }
 
 private:

@@ -7,11 +7,11 @@
 
 namespace graft::coordinator {
 
-std::string format_table(std::vector<std::vector<std::string>> rows) {
+namespace {
+
+// Cells already escaped, in columns three spaces apart.
+std::string align(const std::vector<std::vector<std::string>>& rows) {
     std::vector<std::size_t> width;
-    // Cells may hold text from outside (what nodes reported): none may carry a control character to the terminal.
-    for (auto& r : rows)
-        for (auto& cell : r) cell = proto::escape_for_display(cell);
     for (const auto& r : rows)
         for (std::size_t i = 0; i < r.size(); ++i) {
             if (width.size() <= i) width.push_back(0);
@@ -29,25 +29,72 @@ std::string format_table(std::vector<std::vector<std::string>> rows) {
     return out;
 }
 
-std::string format_status_table(const std::vector<proto::node_status>& nodes, proto::clock::time_point now) {
-    std::vector<std::vector<std::string>> rows{{"NAME", "PHASE", "ADDRESS", "AGE", "JOIN-ISSUED", "JOIN COMMAND"}};
+void escape_cells(std::vector<std::vector<std::string>>& rows) {
+    // Cells may hold text from outside (what nodes reported): none may carry a control character to the terminal.
+    for (auto& r : rows)
+        for (auto& cell : r) cell = proto::escape_for_display(cell);
+}
+
+}  // namespace
+
+std::string format_table(std::vector<std::vector<std::string>> rows) {
+    escape_cells(rows);
+    return align(rows);
+}
+
+std::string format_status_table(const std::vector<proto::node_status>& nodes, proto::clock::time_point now, bool wide,
+                                std::size_t width) {
     auto age = [&](const std::string& when) -> std::string {
         auto t = proto::from_rfc3339(when);
         if (!t) return "-";
         return proto::short_age(std::chrono::duration_cast<std::chrono::seconds>(now - *t));
     };
-    // A table row stays readable; `status --json` has the whole text.
-    auto shortened = [](std::string text) { return text.size() > 72 ? text.substr(0, 69) + "..." : text; };
+    auto or_dash = [](const std::string& text) { return text.empty() ? std::string("-") : text; };
+    std::vector<std::vector<std::string>> rows;
+    if (wide)
+        rows.push_back({"NAME", "PHASE", "CLUSTER", "ADDRESS", "LAST-SEEN", "AGE", "MODEL", "ARCH", "JOIN-ISSUED", "REASON"});
+    else
+        rows.push_back({"NAME", "PHASE", "CLUSTER", "ADDRESS", "LAST-SEEN", "AGE", "REASON"});
     for (const auto& n : nodes) {
-        std::string phase = n.phase;
-        if (!n.reason.empty() && n.phase != "ready") phase += " (" + shortened(n.reason) + ")";
-        if (!n.conflict.empty()) phase += " CONFLICT: " + shortened(n.conflict);
-        rows.push_back({n.name, phase, n.address.empty() ? "-" : n.address, age(n.enrolled_at),
-                        n.join_issued_at.empty() ? "-" : age(n.join_issued_at) + " ago",
-                        n.join_command.empty() ? "-" : n.join_command});
+        std::string reason = n.phase == "ready" ? std::string() : n.reason;
+        if (!n.conflict.empty()) reason = "CONFLICT: " + n.conflict + (reason.empty() ? "" : "; " + reason);
+        const std::string cluster = !n.readiness_tracked ? "-" : n.readiness.empty() ? "?" : n.readiness;
+        std::vector<std::string> row{n.name, n.phase, cluster, or_dash(n.address),
+                                     n.last_seen.empty() ? "-" : age(n.last_seen), age(n.enrolled_at)};
+        if (wide) {
+            row.push_back(or_dash(n.model));
+            row.push_back(or_dash(n.arch));
+            row.push_back(n.join_issued_at.empty() ? "-" : age(n.join_issued_at) + " ago");
+        }
+        row.push_back(or_dash(reason));
+        rows.push_back(std::move(row));
     }
-    std::string out = format_table(std::move(rows));
+    // The reason takes what is left of `width`; a longer one is cut, and the line under the table says where it is
+    // whole. The wide table cuts nothing.
+    std::size_t cut = 0;
+    escape_cells(rows);
+    if (!wide) {
+        std::size_t used = 0;
+        for (std::size_t col = 0; col + 1 < rows.front().size(); ++col) {
+            std::size_t w = 0;
+            for (const auto& r : rows) w = std::max(w, r[col].size());
+            used += w + 3;
+        }
+        const std::size_t room = width > used + 12 ? width - used : 12;
+        for (std::size_t i = 1; i < rows.size(); ++i) {
+            auto& reason = rows[i].back();
+            if (reason.size() <= room) continue;
+            std::size_t keep = room - 3;
+            while (keep > 0 && (static_cast<unsigned char>(reason[keep]) & 0xC0) == 0x80) --keep;  // whole characters
+            reason = reason.substr(0, keep) + "...";
+            ++cut;
+        }
+    }
+    std::string out = align(rows);
     if (nodes.empty()) out += "(no nodes have enrolled yet)\n";
+    if (cut)
+        out += "(" + std::to_string(cut) + " reason" + (cut == 1 ? " is" : "s are") +
+               " cut to fit: `describe node NAME` or `-o wide` shows " + (cut == 1 ? "it" : "them") + " whole)\n";
     return out;
 }
 

@@ -40,6 +40,15 @@ struct node_record {
     std::string pending_serial = {};
     // The cluster's word on the Node: "Ready", "NotReady", or "" while it has said nothing (or the Node is gone).
     std::string readiness = {};
+    // What each host-preparation step came to, as the node last reported it: a JSON array of step_outcome.
+    std::string steps_json = "[]";
+};
+
+// A journal excerpt a node sent, kept as its JSON (proto::journal_excerpt).
+struct stored_excerpt {
+    std::string unit;
+    std::int64_t captured_at = 0;
+    std::string excerpt_json;
 };
 
 // Whether a machine enrolling with a token becomes a node at once, or waits for `nodes approve`.
@@ -153,6 +162,13 @@ public:
     // Forgets the node (its history too): its certificates speak for nobody from the next request on, and its
     // machine enrolls as a new node. False when the node is unknown.
     virtual bool remove(const std::string& name) = 0;
+    // Keeps the step outcomes a node reported (a JSON array); false when the node is unknown.
+    virtual bool record_steps(const std::string& name, const std::string& steps_json) = 0;
+    // Keeps journal excerpts a node sent, and of all its excerpts only the newest `keep`; false when the node is
+    // unknown.
+    virtual bool add_journal(const std::string& name, const std::vector<stored_excerpt>& excerpts, std::size_t keep) = 0;
+    // The node's kept excerpts, oldest first.
+    virtual std::vector<stored_excerpt> journal(const std::string& name) = 0;
     // The phases a node passed through, oldest first: (phase, reason, unix time).
     virtual std::vector<std::tuple<std::string, std::string, std::int64_t>> history(const std::string& name) = 0;
     // A number that changes when another process (an operator's command) has written to the registry since the

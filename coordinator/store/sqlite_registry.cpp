@@ -43,13 +43,20 @@ CREATE TABLE IF NOT EXISTS phase_history (
   at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS phase_history_node ON phase_history(node);
+CREATE TABLE IF NOT EXISTS journal_excerpts (
+  node TEXT NOT NULL REFERENCES nodes(name),
+  unit TEXT NOT NULL,
+  captured_at INTEGER NOT NULL,
+  excerpt TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS journal_excerpts_node ON journal_excerpts(node);
 )sql";
 
 constexpr std::string_view node_columns =
     "name, machine_id, serial, model, arch, address, facts, phase, reason, certificate_serial, enrolled_at, "
     "updated_at, join_command, join_issued_at, join_expires_at, join_credential, key_pin, conflict, conflict_key_pin, "
-    "replace_key_pin, pending_serial, readiness";
-constexpr int certificate_pem_column = 22;  // after node_columns, where a query adds it
+    "replace_key_pin, pending_serial, readiness, steps";
+constexpr int certificate_pem_column = 23;  // after node_columns, where a query adds it
 
 node_record read_node(const sqlite_statement& s) {
     node_record n;
@@ -75,6 +82,7 @@ node_record read_node(const sqlite_statement& s) {
     n.replace_key_pin = s.text(19);
     n.pending_serial = s.text(20);
     n.readiness = s.text(21);
+    n.steps_json = s.text(22);
     return n;
 }
 
@@ -350,9 +358,44 @@ public:
         return sqlite3_changes(db_.handle()) > 0;
     }
 
+    bool record_steps(const std::string& name, const std::string& steps_json) override {
+        std::lock_guard lock(mutex_);
+        sqlite_statement(db_, "UPDATE nodes SET steps = ? WHERE name = ?").bind(1, steps_json).bind(2, name).run();
+        return sqlite3_changes(db_.handle()) > 0;
+    }
+
+    bool add_journal(const std::string& name, const std::vector<stored_excerpt>& excerpts, std::size_t keep) override {
+        std::lock_guard lock(mutex_);
+        sqlite_transaction tx(db_);
+        {
+            sqlite_statement s(db_, "SELECT 1 FROM nodes WHERE name = ?");
+            s.bind(1, name);
+            if (!s.step()) return false;
+        }
+        for (const auto& e : excerpts)
+            sqlite_statement(db_, "INSERT INTO journal_excerpts (node, unit, captured_at, excerpt) VALUES (?, ?, ?, ?)")
+                .bind(1, name).bind(2, e.unit).bind(3, e.captured_at).bind(4, e.excerpt_json).run();
+        // The newest `keep` stay: a node failing over and over does not grow the registry.
+        sqlite_statement(db_, "DELETE FROM journal_excerpts WHERE node = ?1 AND rowid NOT IN "
+                              "(SELECT rowid FROM journal_excerpts WHERE node = ?1 ORDER BY rowid DESC LIMIT ?2)")
+            .bind(1, name).bind(2, static_cast<std::int64_t>(keep)).run();
+        tx.commit();
+        return true;
+    }
+
+    std::vector<stored_excerpt> journal(const std::string& name) override {
+        std::lock_guard lock(mutex_);
+        sqlite_statement s(db_, "SELECT unit, captured_at, excerpt FROM journal_excerpts WHERE node = ? ORDER BY rowid");
+        s.bind(1, name);
+        std::vector<stored_excerpt> out;
+        while (s.step()) out.push_back({s.text(0), s.integer(1), s.text(2)});
+        return out;
+    }
+
     bool remove(const std::string& name) override {
         std::lock_guard lock(mutex_);
         sqlite_transaction tx(db_);
+        sqlite_statement(db_, "DELETE FROM journal_excerpts WHERE node = ?").bind(1, name).run();
         sqlite_statement(db_, "DELETE FROM phase_history WHERE node = ?").bind(1, name).run();
         sqlite_statement(db_, "DELETE FROM nodes WHERE name = ?").bind(1, name).run();
         const bool removed = sqlite3_changes(db_.handle()) > 0;
@@ -501,6 +544,12 @@ private:
             // and the cluster's word on each Node, kept apart from the phase and its reason
             db_.exec("ALTER TABLE nodes ADD COLUMN readiness TEXT NOT NULL DEFAULT ''");
             db_.exec("UPDATE meta SET value = 4 WHERE key = 'schema_version'");
+        }
+        if (version < 5) {
+            // 5: what each host-preparation step came to, as the node last reported it (journal excerpts have a
+            // table of their own, made with the schema).
+            db_.exec("ALTER TABLE nodes ADD COLUMN steps TEXT NOT NULL DEFAULT '[]'");
+            db_.exec("UPDATE meta SET value = 5 WHERE key = 'schema_version'");
         }
         tx.commit();
     }

@@ -31,7 +31,7 @@ node_sandbox make_node(const coordinator_process& c, const std::string& name, co
 std::vector<std::string> agent_argv(const node_sandbox& n, std::vector<std::string> extra = {}) {
     std::vector<std::string> argv{GRAFT_AGENT_BIN, "run", "--config", n.config, "--root", n.root,
                                   "--join-command", std::string(GRAFT_FIXTURES_DIR) + "/fake-kubeadm",
-                                  "--retry-initial-ms", "100", "--retry-max-ms", "1000"};
+                                  "--retry-initial-ms", "100", "--retry-max-ms", "1000", "--exit-when-ready"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
 }
@@ -39,7 +39,9 @@ std::vector<std::string> agent_argv(const node_sandbox& n, std::vector<std::stri
 proto::json agent_state(const node_sandbox& n) { return proto::parse_json(test::read(n.root + "/var/lib/graft/state.json")); }
 
 std::vector<proto::node_status> nodes(const coordinator_process& c) {
-    auto r = test::curl(c.url() + "/v1/nodes", {"--cacert", c.ca_path()});
+    auto identity = c.operator_identity();
+    identity.insert(identity.begin(), {"--cacert", c.ca_path()});
+    auto r = test::curl(c.url() + "/v1/nodes", identity);
     REQUIRE(r.status == 200);
     std::vector<proto::node_status> out;
     const auto body = proto::parse_json(r.body);  // a named value: a range-for over a temporary's member would dangle

@@ -46,8 +46,11 @@ test::curl_result post(coordinator_process& c, const std::string& path, const st
     return curl(c.url() + path, args);
 }
 
+// A read of the fleet, as an operator makes it.
 test::curl_result get(coordinator_process& c, const std::string& path) {
-    return curl(c.url() + path, {"--cacert", c.ca_path()});
+    auto args = c.operator_identity();
+    args.insert(args.begin(), {"--cacert", c.ca_path()});
+    return curl(c.url() + path, args);
 }
 
 struct enrolled_node {
@@ -566,9 +569,10 @@ TEST_CASE("a watch streams the nodes there are, then each change as a server-sen
     auto first = enroll(c);
     const std::string events = c.dir() / "events.txt";
     // curl -N as an EventSource would: the stream stays open until --max-time ends it.
-    test::child watcher({"/usr/bin/curl", "-sS", "-N", "--max-time", "6", "--cacert", c.ca_path(), "-o", events,
-                         c.url() + "/v1/nodes?watch=true&phase=joining"},
-                        c.dir() / "watch.log");
+    std::vector<std::string> watch{"/usr/bin/curl", "-sS", "-N", "--max-time", "6", "--cacert", c.ca_path(), "-o", events};
+    for (const auto& a : c.operator_identity()) watch.push_back(a);
+    watch.push_back(c.url() + "/v1/nodes?watch=true&phase=joining");
+    test::child watcher(watch, c.dir() / "watch.log");
     auto second = enroll(c);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     REQUIRE(post(c, "/v1/nodes/" + second.name + "/report", joining, second.curl_identity()).status == 200);

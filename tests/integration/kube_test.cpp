@@ -41,7 +41,7 @@ std::vector<std::string> agent_argv(const node_sandbox& n, const kube_api_proces
                                   "--kubeadm", fixtures + "/stub-kubeadm", "--kubelet", fixtures + "/stub-kubelet",
                                   "--k3s", fixtures + "/stub-k3s", "--k0s", fixtures + "/stub-k0s",
                                   "--kubelet-healthz", api.kubelet_healthz(), "--readiness-interval-ms", "200",
-                                  "--retry-initial-ms", "100", "--retry-max-ms", "1000"};
+                                  "--retry-initial-ms", "100", "--retry-max-ms", "1000", "--exit-when-ready"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
 }
@@ -51,14 +51,21 @@ std::map<std::string, std::string> agent_env(const node_sandbox& n, const kube_a
             {"STUB_MACHINE_ID_FILE", n.root + "/etc/machine-id"}};
 }
 
+// curl's arguments for a read of the fleet, as an operator makes it.
+std::vector<std::string> as_operator(const coordinator_process& c) {
+    auto args = c.operator_identity();
+    args.insert(args.begin(), {"--cacert", c.ca_path()});
+    return args;
+}
+
 std::optional<proto::node_status> node_status(const coordinator_process& c, const std::string& name) {
-    auto r = test::curl(c.url() + "/v1/nodes/" + name, {"--cacert", c.ca_path()});
+    auto r = test::curl(c.url() + "/v1/nodes/" + name, as_operator(c));
     if (r.status != 200) return std::nullopt;
     return proto::node_status::from_json(proto::parse_json(r.body));
 }
 
 proto::json cluster_view(const coordinator_process& c) {
-    auto r = test::curl(c.url() + "/v1/nodes", {"--cacert", c.ca_path()});
+    auto r = test::curl(c.url() + "/v1/nodes", as_operator(c));
     REQUIRE(r.status == 200);
     return proto::parse_json(r.body).at("cluster");
 }

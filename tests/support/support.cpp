@@ -210,6 +210,26 @@ std::string coordinator_process::boot_config(const std::vector<std::string>& fla
     return r.output.substr(r.output.find('{'), r.output.rfind('}') - r.output.find('{') + 1);
 }
 
+std::string coordinator_process::operator_credentials() const {
+    const std::string path = dir_ / "operator.json";
+    if (!fs::exists(path)) {
+        auto r = run({GRAFT_COORDINATOR_BIN, "operator", "add", "test-operator", "--config", config_path(), "--out", path});
+        if (r.exit_code != 0) throw std::runtime_error("operator add failed: " + r.output);
+    }
+    return path;
+}
+
+std::vector<std::string> coordinator_process::operator_identity() const {
+    const std::string cert = dir_ / "operator.crt", key = dir_ / "operator.key";
+    if (!fs::exists(key)) {
+        const auto credentials = proto::parse_json(read(operator_credentials()));
+        write(cert, credentials.at("certificate").get<std::string>());
+        write(key, credentials.at("key").get<std::string>());
+        fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
+    }
+    return {"--cert", cert, "--key", key};
+}
+
 std::string coordinator_process::log() const {
     std::string all;
     for (int i = 1; i <= starts_; ++i) {

@@ -94,6 +94,10 @@ public:
     std::string boot_config(const std::vector<std::string>& flags = {});
     std::string log() const;
     std::map<std::string, std::string> env() const;  // FAKE_KUBEADM_DIR for the coordinator and agents, and add_env's
+    // An operator's credentials file, made once with `operator add`, and its certificate and key as curl takes them
+    // ({"--cert", FILE, "--key", FILE}): what the read endpoints ask for.
+    std::string operator_credentials() const;
+    std::vector<std::string> operator_identity() const;
     // An environment variable for `serve` (and env()), set before start().
     void add_env(const std::string& name, const std::string& value) { extra_env_[name] = value; }
     // `serve` flags after --config, set before start().

@@ -43,6 +43,16 @@ struct fixture {
         return handle(req, {std::move(node), "192.0.2.7", serial.value_or("")}, state);
     }
 
+    // A read of the fleet, as an operator's certificate makes it.
+    response read(http::verb verb, std::string target, std::string body = {}) {
+        request req{verb, target, 11};
+        req.body() = std::move(body);
+        req.prepare_payload();
+        request_context ctx{std::nullopt, "192.0.2.9"};
+        ctx.client_operator = "alice";
+        return handle(req, ctx, state);
+    }
+
     proto::json enroll_body(std::string machine_id = std::string(32, 'a'), std::string csr_name = "raspberrypi") {
         proto::enroll_request r;
         r.protocol_version = 1;
@@ -174,7 +184,7 @@ TEST_CASE("a join request returns the node's own spec and records it redacted") 
     CHECK(node->join_issued_at.has_value());
 
     // The status listing never carries the secret.
-    auto list = f.call(http::verb::get, "/v1/nodes", "");
+    auto list = f.read(http::verb::get, "/v1/nodes");
     CHECK(list.body().find("0123456789abcdef") == std::string::npos);
     CHECK(list.body().find("abcdef.****************") != std::string::npos);
 }
@@ -195,8 +205,8 @@ TEST_CASE("a failing join backend gives 503 with Retry-After and the reason") {
 TEST_CASE("unknown paths, nodes and methods get 404 and 405") {
     fixture f;
     CHECK(f.call(http::verb::get, "/v2/nodes", "").result() == http::status::not_found);
-    CHECK(f.call(http::verb::get, "/v1/nodes/node-9", "").result() == http::status::not_found);
-    CHECK(f.call(http::verb::get, "/v1/nodes/NODE", "").result() == http::status::not_found);
+    CHECK(f.read(http::verb::get, "/v1/nodes/node-9").result() == http::status::not_found);
+    CHECK(f.read(http::verb::get, "/v1/nodes/NODE").result() == http::status::not_found);
     auto res = f.call(http::verb::get, "/v1/enroll", "");
     CHECK(res.result() == http::status::method_not_allowed);
     CHECK(res[http::field::allow] == "POST");
@@ -337,7 +347,7 @@ TEST_CASE("a stolen machine-id with another key is refused as a conflict, shown 
     CHECK(f.registry->tokens().front().used == uses_before);
     CHECK(f.registry->list().size() == 1);
     // The operator sees it on the node, with the way to accept it.
-    auto status = proto::node_status::from_json(proto::parse_json(f.call(http::verb::get, "/v1/nodes/node-1", "").body()));
+    auto status = proto::node_status::from_json(proto::parse_json(f.read(http::verb::get, "/v1/nodes/node-1").body()));
     CHECK_THAT(status.conflict, Catch::Contains("192.0.2.7") && Catch::Contains("nodes replace node-1"));
     // The real node still speaks with its certificate.
     CHECK(f.call(http::verb::post, "/v1/nodes/node-1/report", R"({"phase": "configuring"})", "node-1").result() ==
@@ -492,9 +502,133 @@ TEST_CASE("enrollments beyond an address's bucket get 429 with Retry-After, and 
 TEST_CASE("a path that is not UTF-8 gets a 404 in valid JSON, not a 500") {
     fixture f;
     for (std::string target : {"/\xe6\xe6/healthz", "/v1/nodes/\xff\xfe"}) {
-        auto res = f.call(http::verb::get, target, "");
+        auto res = f.read(http::verb::get, target);
         CHECK(res.result() == http::status::not_found);
         CHECK_NOTHROW(proto::parse_json(res.body()));
         CHECK_THAT(error_message(res), Catch::Contains("\xef\xbf\xbd"));
     }
+}
+
+TEST_CASE("reading the fleet takes an operator's certificate: none is 401, a node's is 403, on every read endpoint") {
+    fixture f;
+    REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
+    f.state.journal_asks = nullptr;
+    const std::vector<std::pair<http::verb, std::string>> reads{
+        {http::verb::get, "/v1/nodes"},
+        {http::verb::get, "/v1/nodes?watch=true"},
+        {http::verb::get, "/v1/nodes/node-1"},
+        {http::verb::get, "/v1/nodes/node-1/details"},
+        {http::verb::get, "/v1/nodes/node-1/journal"},
+        {http::verb::post, "/v1/nodes/node-1/journal-requests"},
+        {http::verb::get, "/v1/nodes/node-1/journal-requests/0123456789abcdef"},
+        {http::verb::get, "/metrics"}};
+    for (const auto& [verb, target] : reads) {
+        INFO(target);
+        auto anonymous = f.call(verb, target, "{}");
+        CHECK(anonymous.result() == http::status::unauthorized);
+        CHECK(error_code(anonymous) == "operator_certificate_required");
+        CHECK_THAT(error_message(anonymous), Catch::Contains("graft-coordinator operator add NAME"));
+        // The node's own certificate, even for its own record.
+        auto node = f.call(verb, target, "{}", "node-1");
+        CHECK(node.result() == http::status::forbidden);
+        CHECK(error_code(node) == "operator_required");
+        CHECK(node.body().find("\"nodes\"") == std::string::npos);
+    }
+    // And an operator's certificate speaks for no node.
+    request req{http::verb::post, "/v1/nodes/node-1/report", 11};
+    req.body() = R"({"phase": "failed", "message": "forged"})";
+    req.prepare_payload();
+    request_context ctx{std::nullopt, "192.0.2.9"};
+    ctx.client_operator = "alice";
+    CHECK(handle(req, ctx, f.state).result() == http::status::unauthorized);
+    CHECK(f.registry->find("node-1")->phase == "enrolled");
+}
+
+TEST_CASE("a node's journal excerpts are kept, bounded, and read back by unit and lines; a bad upload keeps nothing") {
+    fixture f;
+    REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
+    proto::journal_excerpt kubelet{"kubelet.service", "join attempt 1 failed", proto::to_rfc3339(proto::clock::now()),
+                                   {"06:00:01 kubelet[42]: starting", "06:00:02 kubelet[42]: E1203 cni plugin not initialized"}};
+    proto::journal_upload upload{{kubelet}};
+    auto res = f.call(http::verb::post, "/v1/nodes/node-1/journal", upload.to_json().dump(), "node-1");
+    REQUIRE(res.result() == http::status::ok);
+
+    auto read = proto::parse_json(f.read(http::verb::get, "/v1/nodes/node-1/journal?unit=kubelet&lines=1").body());
+    REQUIRE(read.at("excerpts").size() == 1);
+    CHECK(read["excerpts"][0]["lines"] == proto::json::array({"06:00:02 kubelet[42]: E1203 cni plugin not initialized"}));
+    CHECK(read["excerpts"][0]["truncated"] == true);
+    CHECK(proto::parse_json(f.read(http::verb::get, "/v1/nodes/node-1/journal?unit=containerd").body()).at("excerpts").empty());
+    CHECK(f.read(http::verb::get, "/v1/nodes/node-1/journal?lines=0").result() == http::status::bad_request);
+
+    // A unit name that is not one, and too many lines: 400 naming the field, and nothing more kept.
+    for (auto mutate : std::vector<std::function<void(proto::json&)>>{
+             [](proto::json& j) { j["excerpts"][0]["unit"] = "kubelet; rm -rf /"; },
+             [](proto::json& j) { j["excerpts"][0]["lines"] = std::vector<std::string>(proto::max_journal_lines + 1, "x"); },
+             [](proto::json& j) { j["excerpts"][0]["captured_at"] = "yesterday"; }}) {
+        auto bad = upload.to_json();
+        mutate(bad);
+        auto refused = f.call(http::verb::post, "/v1/nodes/node-1/journal", bad.dump(), "node-1");
+        CHECK(refused.result() == http::status::bad_request);
+        CHECK_THAT(error_message(refused), Catch::Contains("excerpts[0]."));
+    }
+    CHECK(f.registry->journal("node-1").size() == 1);
+
+    // However often a node fails, the registry keeps its newest excerpts only.
+    for (int i = 0; i < 40; ++i)
+        REQUIRE(f.call(http::verb::post, "/v1/nodes/node-1/journal", upload.to_json().dump(), "node-1").result() ==
+                http::status::ok);
+    CHECK(f.registry->journal("node-1").size() == 16);
+}
+
+TEST_CASE("an operator's journal request reaches the node with its next heartbeat, once, and its upload answers it") {
+    fixture f;
+    journal_requests asks;
+    f.state.journal_asks = &asks;
+    REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
+    auto asked = f.read(http::verb::post, "/v1/nodes/node-1/journal-requests", R"({"unit": "kubelet", "lines": 50})");
+    REQUIRE(asked.result() == http::status::accepted);
+    const std::string id = proto::parse_json(asked.body()).at("id");
+    CHECK(f.read(http::verb::post, "/v1/nodes/node-1/journal-requests", R"x({"unit": "$(reboot)"})x").result() ==
+          http::status::bad_request);
+
+    auto beat = proto::parse_json(f.call(http::verb::post, "/v1/nodes/node-1/heartbeat", "{}", "node-1").body());
+    REQUIRE(beat.at("journal_requests").size() == 1);
+    CHECK(beat["journal_requests"][0]["unit"] == "kubelet");
+    CHECK(beat["journal_requests"][0]["lines"] == 50);
+    CHECK(proto::parse_json(f.call(http::verb::post, "/v1/nodes/node-1/heartbeat", "{}", "node-1").body())
+              .at("journal_requests").empty());
+    CHECK(proto::parse_json(f.read(http::verb::get, "/v1/nodes/node-1/journal-requests/" + id).body())["state"] == "taken");
+
+    proto::journal_upload upload{{{"kubelet.service", "asked for by an operator", proto::to_rfc3339(proto::clock::now()),
+                                   {"kubelet[42]: running"}}}, id};
+    REQUIRE(f.call(http::verb::post, "/v1/nodes/node-1/journal", upload.to_json().dump(), "node-1").result() ==
+            http::status::ok);
+    auto state = proto::parse_json(f.read(http::verb::get, "/v1/nodes/node-1/journal-requests/" + id).body());
+    CHECK(state["state"] == "answered");
+    CHECK(state["asked_by"] == "alice");
+}
+
+TEST_CASE("describe's details carry facts, phase history, step outcomes and the join credential") {
+    fixture f;
+    REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
+    proto::node_report configured{proto::phase::configured, "node IP 192.0.2.7", std::nullopt,
+                                  {{"hostname", "changed", "/etc/hostname"}, {"swap", "unchanged", ""}}};
+    REQUIRE(f.call(http::verb::post, "/v1/nodes/node-1/report", configured.to_json().dump(), "node-1").result() ==
+            http::status::ok);
+    REQUIRE(f.call(http::verb::post, "/v1/nodes/node-1/join", "{}", "node-1").result() == http::status::ok);
+    auto d = proto::parse_json(f.read(http::verb::get, "/v1/nodes/node-1/details").body());
+    CHECK(d["status"]["phase"] == "configured");
+    CHECK(d["facts"]["machine_id"] == std::string(32, 'a'));
+    REQUIRE(d["history"].size() >= 2);
+    CHECK(d["history"].back()["phase"] == "configured");
+    CHECK(d["steps"][0] == proto::json{{"step", "hostname"}, {"outcome", "changed"}, {"detail", "/etc/hostname"}});
+    CHECK(d["join"]["credential"] == "");  // the static backend shares one token, with no id of its own
+    CHECK(d["join"]["revoked"] == false);
+    CHECK(d["join"]["command"].get<std::string>().find("0123456789abcdef") == std::string::npos);
+    // A step outcome that is not one is refused, naming it.
+    auto bad = configured.to_json();
+    bad["steps"][1]["outcome"] = "fine";
+    auto refused = f.call(http::verb::post, "/v1/nodes/node-1/report", bad.dump(), "node-1");
+    CHECK(refused.result() == http::status::bad_request);
+    CHECK_THAT(error_message(refused), Catch::Contains("steps[1].outcome"));
 }

@@ -15,7 +15,7 @@ TEST_CASE("RFC 3339 times round-trip in UTC") {
     CHECK(from_rfc3339("2200-01-01T00:00:00Z").has_value());
 }
 
-TEST_CASE("durations read s, m, h and d and nothing else") {
+TEST_CASE("durations read Go form sums of ms, s, m, h, and days, and nothing else") {
     CHECK(parse_duration("90s") == std::chrono::seconds(90));
     CHECK(parse_duration("15m") == std::chrono::seconds(900));
     CHECK(parse_duration("24h") == std::chrono::seconds(86400));
@@ -23,7 +23,17 @@ TEST_CASE("durations read s, m, h and d and nothing else") {
     CHECK_FALSE(parse_duration("15").has_value());
     CHECK_FALSE(parse_duration("0m").has_value());
     CHECK_FALSE(parse_duration("-5m").has_value());
-    CHECK_FALSE(parse_duration("1h30m").has_value());
+    // Go's form, as kubeadm prints durations.
+    CHECK(parse_duration("1h30m") == std::chrono::seconds(5400));
+    CHECK(parse_duration("24h0m0s") == std::chrono::seconds(86400));
+    CHECK(parse_duration("1.5h") == std::chrono::seconds(5400));
+    CHECK(parse_duration("1500ms") == std::chrono::seconds(2));
+    CHECK_FALSE(parse_duration("0s0m").has_value());
+    CHECK_FALSE(parse_duration("1h30").has_value());
+    CHECK_FALSE(parse_duration("h").has_value());
+    CHECK_FALSE(parse_duration("1.h").has_value());
+    CHECK_FALSE(parse_duration("1w").has_value());
+    CHECK_FALSE(parse_duration("200000000000h").has_value());
     CHECK_FALSE(parse_duration("9223372036854775807d").has_value());  // would overflow when multiplied out
 }
 
