@@ -181,11 +181,12 @@ private:
         if (options_.exit_when_ready) co_return 0;
         const std::string heartbeat_path = "/v1/nodes/" + state_.node_name + "/heartbeat", heartbeat_body = "{}",
                           heartbeat_what = "sending a heartbeat";
-        const auto every = std::chrono::duration_cast<std::chrono::seconds>(options_.heartbeat_interval).count();
-        proto::notify("STATUS=Watching over " + state_.node_name + " (" + how + "): a heartbeat every " +
-                      std::to_string(every) + " s, the journal when an operator asks");
+        const auto ms = options_.heartbeat_interval.count();
+        const std::string every = ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
+        proto::notify("STATUS=Watching over " + state_.node_name + " (" + how + "): a heartbeat every " + every +
+                      ", the journal when an operator asks");
         proto::log_info("watching over " + state_.node_name + " (" + how + "): a heartbeat to the coordinator every " +
-                            std::to_string(every) + " s, and journal excerpts when an operator asks for them",
+                            every + ", and journal excerpts when an operator asks for them",
                         {{"GRAFT_NODE", state_.node_name}});
         for (;;) {
             auto res = co_await request(node_tls_->context(), verb::post, heartbeat_path, heartbeat_body, heartbeat_what,

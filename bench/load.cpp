@@ -153,10 +153,11 @@ int main(int argc, char** argv) {
     try {
         proto::cli_args args(std::vector<std::string>(argv + 1, argv + argc),
                              {"url", "path", "method", "body", "ca", "cert", "key", "mode", "connections", "seconds",
-                              "pids", "label", "enroll", "out"},
+                              "pids", "label", "enroll", "out", "credentials"},
                              {"help"});
         if (args.has("help")) {
-            std::cout << "usage: graft-load --url https://IP:PORT --ca CA [--cert C --key K] [--path /healthz]\n"
+            std::cout << "usage: graft-load --url https://IP:PORT --ca CA [--cert C --key K | --credentials OPERATOR_JSON]\n"
+                         "                  [--path /healthz]\n"
                          "                  [--method GET|POST] [--body JSON] [--mode new|resume|keepalive]\n"
                          "                  [--connections N] [--seconds S] [--pids P1,P2] [--label TEXT]\n"
                          "       graft-load --enroll GRAFT_JSON --out DIR\n"
@@ -204,6 +205,11 @@ int main(int argc, char** argv) {
 
         auto tls = proto::client_tls::trusting(proto::read_file(args.required("ca")));
         if (auto cert = args.value("cert")) tls->use_identity(proto::read_file(*cert), proto::read_file(args.required("key")));
+        // The listings are an operator's to read: the certificate and key of `graft-coordinator operator add`.
+        if (auto file = args.value("credentials")) {
+            const auto credentials = proto::parse_json(proto::read_file(*file));
+            tls->use_identity(credentials.at("certificate").get<std::string>(), credentials.at("key").get<std::string>());
+        }
 
         net::io_context io(1);
         totals t;

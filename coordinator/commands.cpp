@@ -128,6 +128,9 @@ Reading the fleet (each takes --credentials FILE, or --config FILE as root on th
   help, --help
       Show this text.
 
+  dashboard
+      Print a one-time link (five minutes) that signs a browser in to the dashboard at https://ADVERTISE/.
+
 The dashboard: https://ADVERTISE/ in a browser; `graft-coordinator dashboard` prints a sign-in link.
 Metrics: GET https://ADVERTISE/metrics with an operator's certificate (Prometheus text format).
 
@@ -477,6 +480,8 @@ int serve(const std::vector<std::string>& argv) {
     state.snapshot = &snapshot;
     journal_requests journal_asks;
     state.journal_asks = &journal_asks;
+    dashboard_sessions sessions;
+    state.sessions = &sessions;
 
     // The Node watch runs on a thread of its own: its API calls block, and must not hold up the server's threads.
     net::io_context watch_io;
@@ -591,6 +596,7 @@ int run_command_line(const std::vector<std::string>& args) {
         if (command == "describe") return describe_command(rest);
         if (command == "logs") return logs_command(rest);
         if (command == "version") return version_command(rest);
+        if (command == "dashboard") return dashboard_command(rest);
         throw proto::usage_error("unknown command '" + command + "'");
     }, operate_usages());
 }

@@ -83,6 +83,15 @@ node over SSH; the agent sent them (secrets redacted) over its own certificate.
   -f, --follow          keep printing excerpts as the node sends them, until interrupted
 )";
 
+constexpr const char* dashboard_usage = R"(usage: graft-coordinator dashboard
+
+Print a link that signs a browser in to the dashboard at the coordinator's address: the fleet at a glance, each
+node's timeline from flashed to ready, its step outcomes, the whole reason and its journal excerpts, updated live.
+The link works once, within five minutes; the browser's session then lasts twelve hours. It carries a secret
+only in its fragment (after #), which browsers never send to a server. Your browser must trust the coordinator's
+CA (ca.crt in its state directory) or be told to accept its certificate.
+)";
+
 constexpr const char* version_usage = R"(usage: graft-coordinator version [--client]
 
 Print this program's version and, unless --client, the version of the coordinator it reaches.
@@ -122,8 +131,7 @@ fleet_connection from_credentials(const std::string& path) {
         c.tls = proto::client_tls::trusting(ca);
         c.tls->use_identity(cert, key);
     } catch (const proto::validation_error& e) {
-        throw std::runtime_error(path + ": field '" + e.field() + "' " + e.what() +
-                                 "; write it again with `graft-coordinator operator add`");
+        throw std::runtime_error(path + ": " + e.what() + "; write it again with `graft-coordinator operator add`");
     } catch (const std::invalid_argument& e) {
         throw std::runtime_error(path + ": field 'coordinator': " + e.what());
     }
@@ -191,7 +199,7 @@ proto::http_result call(fleet_connection& c, verb method, const std::string& tar
 }
 
 proto::json answer_json(const fleet_connection& c, const proto::http_result& r) {
-    if (r.status != 200) {
+    if (r.status < 200 || r.status >= 300) {
         std::string message = r.body;
         try {
             message = proto::error_body::from_json(proto::parse_json(r.body)).message;
@@ -285,28 +293,51 @@ std::string ago(const std::string& when, proto::clock::time_point now) {
     return when + " (" + proto::short_age(std::chrono::duration_cast<std::chrono::seconds>(now - *t)) + " ago)";
 }
 
-// Text wrapped to `width` columns, continuation lines indented by `indent`.
-std::string wrapped(const std::string& text, std::size_t indent, std::size_t width = 118) {
-    const std::string clean = proto::escape_for_display(text);
-    const std::size_t room = width > indent + 20 ? width - indent : 40;
-    std::string out, line;
-    std::size_t start = 0;
-    while (start < clean.size()) {
-        auto space = clean.find(' ', start);
-        std::string word = clean.substr(start, space == std::string::npos ? std::string::npos : space - start);
-        start = space == std::string::npos ? clean.size() : space + 1;
-        while (word.size() > room) {  // a word longer than a line is split
-            if (!line.empty()) out += line + "\n" + std::string(indent, ' '), line.clear();
-            out += word.substr(0, room) + "\n" + std::string(indent, ' ');
-            word = word.substr(room);
+// Rows in aligned columns (escaped for the terminal), the last column wrapped so no line passes `width`.
+std::string wrapped_table(std::vector<std::vector<std::string>> rows, std::size_t width = 118) {
+    std::vector<std::size_t> widths;
+    for (auto& r : rows)
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            r[i] = proto::escape_for_display(r[i]);
+            if (widths.size() <= i) widths.push_back(0);
+            if (i + 1 < r.size()) widths[i] = std::max(widths[i], r[i].size());
         }
-        if (!line.empty() && line.size() + 1 + word.size() > room) {
-            out += line + "\n" + std::string(indent, ' ');
-            line.clear();
+    std::string out;
+    for (const auto& r : rows) {
+        std::string line;
+        for (std::size_t i = 0; i + 1 < r.size(); ++i) line += r[i] + std::string(widths[i] - r[i].size() + 3, ' ');
+        const std::size_t indent = line.size();
+        std::string last = r.empty() ? std::string() : r.back();
+        std::string text, piece;
+        const std::size_t room = width > indent + 20 ? width - indent : 40;
+        std::size_t start = 0;
+        while (start < last.size()) {
+            auto space = last.find(' ', start);
+            std::string word = last.substr(start, space == std::string::npos ? std::string::npos : space - start);
+            start = space == std::string::npos ? last.size() : space + 1;
+            while (word.size() > room) {
+                if (!piece.empty()) text += piece + "\n" + std::string(indent, ' '), piece.clear();
+                text += word.substr(0, room) + "\n" + std::string(indent, ' ');
+                word = word.substr(room);
+            }
+            if (!piece.empty() && piece.size() + 1 + word.size() > room) {
+                text += piece + "\n" + std::string(indent, ' ');
+                piece.clear();
+            }
+            piece += (piece.empty() ? "" : " ") + word;
         }
-        line += (line.empty() ? "" : " ") + word;
+        out += line + text + piece + "\n";
     }
-    return out + line;
+    return out;
+}
+
+// Text wrapped to `width` columns, continuation lines indented by `indent` (the label before it).
+std::string wrapped(const std::string& text, std::size_t indent, std::size_t width = 118) {
+    std::string lines = wrapped_table({{text}}, width > indent + 20 ? width - indent : 40);
+    if (!lines.empty() && lines.back() == '\n') lines.pop_back();
+    std::string out;
+    for (char ch : lines) out += ch == '\n' ? "\n" + std::string(indent, ' ') : std::string(1, ch);
+    return out;
 }
 
 void print_list(fleet_connection& c, const std::string& format, const std::string& phase) {
@@ -400,7 +431,7 @@ int watch_nodes(fleet_connection& c, const std::string& format, const std::strin
 const std::map<std::string, const char*>& operate_usages() {
     static const std::map<std::string, const char*> usages{
         {"operator", operator_usage}, {"get", get_usage}, {"describe", describe_usage}, {"logs", logs_usage},
-        {"version", version_usage}};
+        {"version", version_usage}, {"dashboard", dashboard_usage}};
     return usages;
 }
 
@@ -532,14 +563,14 @@ int describe_command(const std::vector<std::string>& argv_in) {
         std::vector<std::vector<std::string>> rows{{"  STEP", "OUTCOME", "DETAIL"}};
         for (const auto& s : d.at("steps"))
             rows.push_back({"  " + s.value("step", ""), s.value("outcome", ""), s.value("detail", "")});
-        std::cout << format_table(std::move(rows));
+        std::cout << wrapped_table(std::move(rows));
     }
 
     std::cout << "History:\n";
     std::vector<std::vector<std::string>> history{{"  TIME", "PHASE", "REASON"}};
     for (const auto& h : d.at("history"))
         history.push_back({"  " + h.value("at", ""), h.value("phase", ""), h.value("reason", "")});
-    std::cout << format_table(std::move(history));
+    std::cout << wrapped_table(std::move(history));
 
     std::cout << "Journal excerpts:\n";
     if (d.at("journal").empty()) {
@@ -550,7 +581,7 @@ int describe_command(const std::vector<std::string>& argv_in) {
         for (const auto& j : d.at("journal"))
             rows.push_back({"  " + j.value("unit", ""), j.value("captured_at", ""),
                             std::to_string(j.value("lines", 0)), j.value("cause", "")});
-        std::cout << format_table(std::move(rows)) << "  (graft-coordinator logs " << status.name << " -u UNIT)\n";
+        std::cout << wrapped_table(std::move(rows)) << "  (graft-coordinator logs " << status.name << " -u UNIT)\n";
     }
     return 0;
 }
@@ -630,6 +661,18 @@ int logs_command(const std::vector<std::string>& argv_in) {
         std::this_thread::sleep_for(std::chrono::seconds(2));
         print_new(false);
     }
+    return 0;
+}
+
+int dashboard_command(const std::vector<std::string>& argv_in) {
+    std::vector<std::string> argv = argv_in;
+    const std::set<std::string> with_value{"credentials", "config"};
+    if (!positional(argv, {}, with_value).empty()) throw proto::usage_error("dashboard takes no arguments");
+    proto::cli_args args(argv, with_value, {});
+    auto c = connect_as_operator(args);
+    const auto grant = answer_json(c, call(c, verb::post, "/v1/dashboard/sessions", "{}"));
+    std::cout << "Open this link within five minutes (it works once):\n  " << c.url << "/#login="
+              << grant.value("token", "") << "\n";
     return 0;
 }
 

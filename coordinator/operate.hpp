@@ -17,6 +17,7 @@ int get_command(const std::vector<std::string>& args);
 int describe_command(const std::vector<std::string>& args);
 int logs_command(const std::vector<std::string>& args);
 int version_command(const std::vector<std::string>& args);
+int dashboard_command(const std::vector<std::string>& args);
 
 // Each operator command's own --help text.
 const std::map<std::string, const char*>& operate_usages();

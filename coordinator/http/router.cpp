@@ -1,5 +1,6 @@
 #include "coordinator/http/router.hpp"
 
+#include "coordinator/dashboard/assets.hpp"
 #include "coordinator/http/listing.hpp"
 #include "coordinator/status/metrics.hpp"
 #include "coordinator/store/phase_change.hpp"
@@ -461,6 +462,55 @@ response node_details(const request& req, coordinator_state& state, const std::s
     return json_response(http::status::ok, out, req.version());
 }
 
+// The dashboard's page and files: anyone may load them; what they read needs an operator's session.
+response dashboard_file(const request& req, const dashboard_asset& asset) {
+    response res{http::status::ok, req.version()};
+    res.set(http::field::content_type, asset.content_type);
+    res.set(http::field::cache_control, "no-cache");
+    res.set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+    res.set("X-Content-Type-Options", "nosniff");
+    res.set("Referrer-Policy", "no-referrer");
+    res.body() = std::string(asset.body);
+    res.prepare_payload();
+    return res;
+}
+
+// POST /v1/dashboard/sessions: an operator (over their certificate) gets a one-time sign-in token for a browser.
+response dashboard_sign_in(const request& req, const request_context& ctx, coordinator_state& state) {
+    if (!state.sessions) return error_response(http::status::not_found, "not_found", "this coordinator has no dashboard", req.version());
+    auto grant = state.sessions->issue_token(*ctx.client_operator, proto::to_unix(state.now()));
+    proto::log_info("operator " + *ctx.client_operator + " asked for a dashboard sign-in link");
+    return json_response(http::status::ok,
+                         proto::json{{"token", grant.token},
+                                     {"expires_at", proto::to_rfc3339(proto::from_unix(grant.expires_at))}},
+                         req.version());
+}
+
+// POST /v1/dashboard/login: the page spends the sign-in token for a session cookie.
+response dashboard_login(const request& req, const request_context& ctx, coordinator_state& state) {
+    std::string token;
+    try {
+        const auto body = proto::parse_json(req.body());
+        proto::object_reader r(body, "");
+        token = r.required_string("token");
+        r.finish();
+    } catch (const proto::validation_error& e) {
+        return error_response(http::status::bad_request, "invalid_request", e.what(), req.version());
+    }
+    auto session = state.sessions ? state.sessions->redeem(token, proto::to_unix(state.now())) : std::nullopt;
+    if (!session) {
+        proto::log_warning("a dashboard sign-in from " + ctx.remote_address + " had an unknown, spent or expired link");
+        return error_response(http::status::unauthorized, "sign_in_link_invalid",
+                              "this sign-in link is unknown, used already or older than five minutes; run "
+                              "`graft-coordinator dashboard` for a new one",
+                              req.version());
+    }
+    proto::log_info("operator " + session->second + " signed in to the dashboard from " + ctx.remote_address);
+    response res = json_response(http::status::ok, proto::json{{"operator", session->second}}, req.version());
+    res.set(http::field::set_cookie, dashboard_sessions::cookie(session->first));
+    return res;
+}
+
 response list_nodes(const request& req, coordinator_state& state) {
     auto parsed = parse_list_query(req);
     if (auto* message = std::get_if<std::string>(&parsed))
@@ -497,7 +547,7 @@ std::string_view path_of(const request& req) {
 // Whether the request reads the fleet, or asks something of it only an operator may.
 bool is_operators(const request& req) {
     const std::string_view path = path_of(req);
-    if (path == "/metrics" || path == "/v1/nodes") return true;
+    if (path == "/metrics" || path == "/v1/nodes" || path == "/v1/dashboard/sessions") return true;
     constexpr std::string_view nodes_prefix = "/v1/nodes/";
     if (!path.starts_with(nodes_prefix)) return false;
     const auto slash = path.find('/', nodes_prefix.size());
@@ -529,6 +579,9 @@ response route(const request& req, const request_context& ctx, coordinator_state
         return res;
     }
     if (target == "/v1/enroll") return post ? enroll(req, ctx, state) : method_not_allowed(req, "POST");
+    if (auto asset = find_dashboard_asset(target)) return get ? dashboard_file(req, *asset) : method_not_allowed(req, "GET");
+    if (target == "/v1/dashboard/sessions") return post ? dashboard_sign_in(req, ctx, state) : method_not_allowed(req, "POST");
+    if (target == "/v1/dashboard/login") return post ? dashboard_login(req, ctx, state) : method_not_allowed(req, "POST");
     if (target == "/v1/nodes") return get ? list_nodes(req, state) : method_not_allowed(req, "GET");
 
     constexpr std::string_view nodes_prefix = "/v1/nodes/";

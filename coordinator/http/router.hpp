@@ -2,6 +2,7 @@
 // Request handling for the coordinator's API, as a function of (request, who is asking, state) with no sockets in
 // sight, so every endpoint is unit-tested directly. docs/protocol.md lists the endpoints and their errors.
 
+#include "coordinator/dashboard/sessions.hpp"
 #include "coordinator/enroll/authority.hpp"
 #include "coordinator/http/admission.hpp"
 #include "coordinator/join/backend.hpp"
@@ -44,6 +45,8 @@ struct coordinator_state {
     node_snapshot* snapshot = nullptr;
     // Operators' journal requests waiting for nodes' heartbeats; null: none can be made.
     journal_requests* journal_asks = nullptr;
+    // Browsers' sign-ins to the dashboard; null: the dashboard cannot be signed in to.
+    dashboard_sessions* sessions = nullptr;
 };
 
 struct request_context {

@@ -231,6 +231,7 @@ net::awaitable<void> https_server::session(tcp::socket socket, std::string addre
         co_return;
     }
     identify_client(stream.native_handle(), ctx);
+    const std::optional<std::string> certificate_operator = ctx.client_operator;
 
     beast::flat_buffer buffer;
     bool first = true;
@@ -264,6 +265,10 @@ net::awaitable<void> https_server::session(tcp::socket socket, std::string addre
                 std::tie(ec, bytes) = co_await http::async_read(stream, buffer, parser, as_tuple_awaitable);
             }
         }
+        // A browser signed in to the dashboard reads as its operator; a certificate's word comes first.
+        if (!ec && !certificate_operator && state_.sessions)
+            ctx.client_operator = state_.sessions->operator_of(parser.get()[http::field::cookie],
+                                                               proto::to_unix(proto::clock::now()));
         // Any request a node's agent makes says it is alive: the last-seen time operators see.
         if (!ec && ctx.client_node && state_.snapshot)
             state_.snapshot->seen(*ctx.client_node, proto::to_unix(proto::clock::now()));

@@ -1,6 +1,7 @@
 // The real graft-coordinator process on 127.0.0.1, with curl and openssl as the clients an operator would use.
 #include "proto/messages.hpp"
 #include "proto/pki.hpp"
+#include "support/coordinator_api.hpp"
 #include "support/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -19,67 +20,9 @@
 using namespace graft;
 using test::coordinator_process;
 using test::curl;
+using namespace graft::test::api;
 
 namespace {
-
-std::string token_of(const std::string& boot_json) { return proto::parse_json(boot_json).at("enrollment_token"); }
-
-std::string enroll_body(const std::string& token, EVP_PKEY& key, const std::string& csr_name = "raspberrypi",
-                        const std::string& machine_id = test::random_machine_id()) {
-    proto::enroll_request r;
-    r.protocol_version = 1;
-    r.enrollment_token = token;
-    r.csr_pem = proto::make_csr_pem(key, csr_name);
-    r.facts.machine_id = machine_id;
-    r.facts.arch = "x86_64";
-    r.facts.model = "integration test";
-    return r.to_json().dump();
-}
-
-// POSTs a JSON body with curl, trusting the coordinator's CA; `extra` adds client-certificate flags.
-test::curl_result post(coordinator_process& c, const std::string& path, const std::string& body,
-                       std::vector<std::string> extra = {}) {
-    test::write(c.dir() / "body.json", body);
-    std::vector<std::string> args{"--cacert", c.ca_path(), "-X", "POST", "-H", "Content-Type: application/json",
-                                  "--data-binary", "@" + (c.dir() / "body.json")};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return curl(c.url() + path, args);
-}
-
-// A read of the fleet, as an operator makes it.
-test::curl_result get(coordinator_process& c, const std::string& path) {
-    auto args = c.operator_identity();
-    args.insert(args.begin(), {"--cacert", c.ca_path()});
-    return curl(c.url() + path, args);
-}
-
-struct enrolled_node {
-    std::string name, key_path, cert_path;
-    std::vector<std::string> curl_identity() const { return {"--cert", cert_path, "--key", key_path}; }
-};
-
-// Enrolls a node through the real API with curl and keeps its key and certificate in files (NAME-N.key/.crt for
-// its Nth enrollment).
-enrolled_node enroll(coordinator_process& c, const std::string& csr_name = "raspberrypi",
-                     const std::string& machine_id = test::random_machine_id()) {
-    auto key = proto::generate_p256_key();
-    auto res = post(c, "/v1/enroll", enroll_body(token_of(c.boot_json()), *key, csr_name, machine_id));
-    REQUIRE(res.status == 200);
-    auto body = proto::enroll_response::from_json(proto::parse_json(res.body));
-    std::string stem = body.node_name;
-    for (int i = 2; std::filesystem::exists(c.dir() / (stem + ".crt")); ++i) stem = body.node_name + "-" + std::to_string(i);
-    enrolled_node n{body.node_name, c.dir() / (stem + ".key"), c.dir() / (stem + ".crt")};
-    test::write(n.key_path, proto::private_key_pem(*key));
-    test::write(n.cert_path, body.certificate_pem);
-    return n;
-}
-
-std::string error_code(const test::curl_result& r) {
-    return proto::error_body::from_json(proto::parse_json(r.body)).code;
-}
-std::string error_message(const test::curl_result& r) {
-    return proto::error_body::from_json(proto::parse_json(r.body)).message;
-}
 
 std::size_t node_count(coordinator_process& c) {
     auto r = get(c, "/v1/nodes");

@@ -5,6 +5,7 @@
 #include "proto/json_fields.hpp"
 #include "proto/systemd.hpp"
 
+#include "support/journald.hpp"
 #include "support/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -18,55 +19,10 @@ using namespace graft;
 
 namespace {
 
-struct private_journald {
-    test::temp_dir dir;
-    std::unique_ptr<test::child> daemon;
-    std::string socket = dir / "run/socket";
-
-    // False when this machine cannot run one (not root, or no journald): the test says so and checks nothing.
-    bool start() {
-        if (::geteuid() != 0 || !std::filesystem::exists("/lib/systemd/systemd-journald") ||
-            !std::filesystem::exists("/etc/machine-id")) {
-            WARN("a private systemd-journald needs root, /lib/systemd/systemd-journald and /etc/machine-id: not checked here");
-            return false;
-        }
-        std::filesystem::create_directories(dir / "run");
-        std::filesystem::create_directories(dir / "log/journal");
-        std::filesystem::create_directories(dir / "volatile");
-        // As after systemd-journal-flush.service: journald writes to /var/log/journal from the start.
-        test::write(dir / "run/flushed", "");
-        daemon = std::make_unique<test::child>(
-            std::vector<std::string>{"/usr/bin/unshare", "-m", "--propagation", "private", "sh", "-c",
-                                     "mkdir -p /run/systemd/journal /run/log && mount --bind \"$1\" /run/systemd/journal && "
-                                     "mount --bind \"$2\" /var/log && mount --bind \"$3\" /run/log && "
-                                     "exec /lib/systemd/systemd-journald",
-                                     "sh", dir / "run", dir / "log", dir / "volatile"},
-            dir / "journald.log");
-        for (int i = 0; i < 250 && !std::filesystem::exists(socket); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        REQUIRE(std::filesystem::exists(socket));
-        return true;
-    }
-
-    // The stored entries that carry GRAFT_TEST=`tag`, as journalctl prints them in JSON.
-    std::vector<proto::json> entries(const std::string& tag, std::size_t want) {
-        std::vector<proto::json> out;
-        for (int i = 0; i < 250; ++i) {
-            out.clear();
-            auto r = test::run({"journalctl", "-D", dir / "log/journal", "-o", "json", "--all", "--no-pager", "GRAFT_TEST=" + tag});
-            std::size_t start = 0;
-            for (std::size_t nl; (nl = r.output.find('\n', start)) != std::string::npos; start = nl + 1)
-                if (nl > start && r.output[start] == '{') out.push_back(proto::parse_json(r.output.substr(start, nl - start)));
-            if (out.size() >= want) break;
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-        return out;
-    }
-};
-
 }  // namespace
 
 TEST_CASE("journald stores an entry with graft's fields as sent") {
-    private_journald journal;
+    test::private_journald journal;
     if (!journal.start()) return;
     REQUIRE(proto::journal_send({"MESSAGE=enrolled as node-7", "PRIORITY=6", "SYSLOG_IDENTIFIER=graft-agent",
                                  "MESSAGE_ID=4f2b1c0e8a7d4e3b9c6a5d4e3f2a1b0c", "GRAFT_NODE=node-7", "GRAFT_TEST=fields"},
@@ -81,7 +37,7 @@ TEST_CASE("journald stores an entry with graft's fields as sent") {
 }
 
 TEST_CASE("a value with newlines reaches the journal whole, in the protocol's length-prefixed form") {
-    private_journald journal;
+    test::private_journald journal;
     if (!journal.start()) return;
     const std::string excerpt = "kubelet: line one\nkubelet: line two\n\nlast=line";
     REQUIRE(proto::journal_send({"MESSAGE=" + excerpt, "GRAFT_TEST=multiline"}, journal.socket));
@@ -91,7 +47,7 @@ TEST_CASE("a value with newlines reaches the journal whole, in the protocol's le
 }
 
 TEST_CASE("an entry too large for one datagram goes through a sealed memfd and is stored whole") {
-    private_journald journal;
+    test::private_journald journal;
     if (!journal.start()) return;
     std::string big;
     for (int i = 0; big.size() < 1'000'000; ++i) big += "journal excerpt line " + std::to_string(i) + " ";
