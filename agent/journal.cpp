@@ -75,7 +75,10 @@ proto::journal_excerpt read_journal(const journal_reader& reader, const std::str
             read.pop_front();
             e.truncated = true;
         }
-        if (read.empty()) read.push_back("(no journal entries for " + e.unit + ")");
+        if (read.empty()) {
+            e.empty = true;
+            read.push_back("(no journal entries for " + e.unit + ")");
+        }
         bound(e, std::move(read), max_bytes);
         return e;
     } catch (const std::system_error&) {

@@ -32,6 +32,7 @@
 #include <boost/beast/http/verb.hpp>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -161,7 +162,11 @@ private:
         upload.excerpts = co_await off_loop([&] {
             std::vector<proto::journal_excerpt> out;
             for (const auto& unit : units) out.push_back(read_journal(reader, unit, lines, cause, each));
-            return out;
+            // A unit with nothing in the journal (docker on a containerd node) is left out, unless all are empty.
+            std::vector<proto::journal_excerpt> said;
+            for (auto& e : out)
+                if (!e.empty) said.push_back(std::move(e));
+            return said.empty() ? out : said;
         });
         try {
             auto res = co_await request(node_tls_->context(), verb::post, "/v1/nodes/" + state_.node_name + "/journal",
@@ -189,6 +194,8 @@ private:
                             every + ", and journal excerpts when an operator asks for them",
                         {{"GRAFT_NODE", state_.node_name}});
         for (;;) {
+            // `graft-agent renew` (its timer) may have renewed the certificate meanwhile: the new one speaks from now.
+            if (store_.read("node.crt") != identity_pem_) use_node_identity();
             auto res = co_await request(node_tls_->context(), verb::post, heartbeat_path, heartbeat_body, heartbeat_what,
                                         false);
             if (res.status == 401 || res.status == 403 || res.status == 404)
@@ -372,7 +379,8 @@ private:
     void use_node_identity() {
         node_connection_.reset();  // it holds the context it is replacing
         node_tls_ = proto::client_tls::trusting(store_.read("ca.crt"));
-        node_tls_->use_identity(store_.read("node.crt"), store_.read("node.key"));
+        identity_pem_ = store_.read("node.crt");
+        node_tls_->use_identity(identity_pem_, store_.read("node.key"));
         node_connection_ = std::make_unique<proto::https_connection>(node_tls_->context(), endpoint_);
     }
 
@@ -611,6 +619,7 @@ private:
     std::string node_ip_;  // as host preparation chose it
     // The machine-id this card had before it found it was a clone and made itself a fresh one.
     std::optional<std::string> cloned_from_;
+    std::string identity_pem_;  // the certificate node_tls_ presents
     std::atomic<bool> busy_{false};
     // Last: destroyed first, it waits for work it holds, which uses the members above.
     net::thread_pool worker_{1};

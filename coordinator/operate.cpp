@@ -518,8 +518,9 @@ int describe_command(const std::vector<std::string>& argv_in) {
     const auto status = proto::node_status::from_json(d.at("status"));
     const auto& facts = d.at("facts");
     auto fact = [&](const char* key) {
-        return facts.contains(key) && facts[key].is_string() ? proto::escape_for_display(facts[key].get<std::string>())
-                                                             : std::string("-");
+        return facts.contains(key) && facts[key].is_string() && !facts[key].get<std::string>().empty()
+                   ? proto::escape_for_display(facts[key].get<std::string>())
+                   : std::string("-");
     };
     auto row = [](const std::string& label, const std::string& value) {
         std::cout << label << std::string(label.size() < 18 ? 18 - label.size() : 1, ' ') << value << "\n";
@@ -552,7 +553,8 @@ int describe_command(const std::vector<std::string>& argv_in) {
         row("  Command:", wrapped(join.value("command", ""), 18));
         row("  Issued:", ago(join.value("issued_at", ""), now));
         if (join.value("revoked", false)) row("  Credential:", "revoked (the node became Ready; it has done its job)");
-        else if (join.value("credential", "").empty()) row("  Credential:", "one token shared by every node (static backend)");
+        else if (join.value("credential", "").empty())
+            row("  Credential:", "no id of its own (a shared token, or a backend that names none): graft cannot revoke it");
         else row("  Credential:", j("credential") + ", expires " + j("expires_at"));
     }
 

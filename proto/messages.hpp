@@ -122,6 +122,7 @@ struct journal_excerpt {
     std::string captured_at;  // RFC 3339
     std::vector<std::string> lines;  // "TIME IDENTIFIER[PID]: MESSAGE", oldest first
     bool truncated = false;          // more lines matched than were sent
+    bool empty = false;              // the unit had no entries (not sent: the lines say so)
 
     json to_json() const;
     static journal_excerpt from_json(const json& j, const std::string& path);
