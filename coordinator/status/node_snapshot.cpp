@@ -83,6 +83,9 @@ void node_snapshot::apply(const std::string& name, std::shared_ptr<const snapsho
 }
 
 void node_snapshot::seen(std::string_view name, std::int64_t unix_time) {
+    // Only nodes there are: a deleted node's old certificate adds nothing to remember.
+    std::shared_lock known(mutex_);
+    if (!nodes_.contains(name)) return;
     std::lock_guard lock(seen_mutex_);
     auto it = seen_.find(name);
     if (it == seen_.end()) seen_.emplace(std::string(name), unix_time);

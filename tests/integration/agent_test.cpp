@@ -385,3 +385,21 @@ TEST_CASE("graft-agent renew gets a new certificate for the same key, which take
     CHECK(never.exit_code == 1);
     CHECK_THAT(never.output, Catch::Contains("has not enrolled yet"));
 }
+
+TEST_CASE("SIGTERM during a join that hangs ends the agent at once, its phase saved") {
+    coordinator_process c;
+    c.start();
+    auto n = make_node(c, "hanging", c.boot_json());
+    auto env = c.env();
+    env["FAKE_KUBEADM_HANG"] = "1";
+    test::child agent(agent_argv(n), n.log, env);
+    REQUIRE(test::eventually([&] { return test::read(n.log).find("Waiting for the kubelet to perform the TLS Bootstrap") !=
+                                          std::string::npos; }));
+    // The join runs off the agent's event loop, which answers the signal while kubeadm still waits.
+    const auto asked = std::chrono::steady_clock::now();
+    agent.signal(SIGTERM);
+    CHECK(agent.wait(std::chrono::seconds(10)) == 128 + SIGTERM);
+    CHECK(std::chrono::steady_clock::now() - asked < std::chrono::seconds(3));
+    CHECK(agent_state(n)["phase"] == "joining");
+    CHECK_THAT(test::read(n.log), Catch::Contains("stopping on signal 15"));
+}

@@ -44,6 +44,22 @@ std::size_t widest_line(const std::string& text) {
     return widest;
 }
 
+// graft-agent's command line for a node in a sandbox root (made here, with graft.json on its boot partition) that
+// joins with the fake kubeadm and reads `journal` for the excerpts it sends.
+std::vector<std::string> sandboxed_agent(const coordinator_process& c, const test::private_journald& journal,
+                                         const std::vector<std::string>& extra) {
+    const std::string root = c.dir() / "node";
+    test::make_node_root(root);
+    test::write(root + "/boot/firmware/graft.json", c.boot_json());
+    std::string journalctl;
+    for (const auto& a : journal.journalctl()) journalctl += (journalctl.empty() ? "" : " ") + a;
+    std::vector<std::string> argv{GRAFT_AGENT_BIN, "run", "--config", root + "/boot/firmware/graft.json", "--root", root,
+                                  "--join-command", std::string(GRAFT_FIXTURES_DIR) + "/fake-kubeadm",
+                                  "--retry-initial-ms", "100", "--retry-max-ms", "1000", "--journalctl", journalctl};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
+}
+
 const std::string long_reason =
     "NotReady: KubeletNotReady: container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
     "message:Network plugin returns error: cni plugin not initialized; install a CNI plugin (Flannel, Calico) on the "
@@ -93,7 +109,7 @@ TEST_CASE("a node's certificate, or none, is refused on every operator endpoint 
     CHECK(page.body.find(node.name) == std::string::npos);
 }
 
-TEST_CASE("operator add writes 0600 credentials and never overwrites them; the CLI reads the fleet with them") {
+TEST_CASE("operator add writes 0600 credentials and never overwrites them, and the CLI reads the fleet with them") {
     coordinator_process c;
     c.start();
     auto node = enroll(c);
@@ -211,17 +227,9 @@ TEST_CASE("after a failed join an operator reads the node's kubelet journal from
     }
     coordinator_process c;
     c.start();
-    const std::string root = c.dir() / "node", config = c.dir() / "node/boot/firmware/graft.json";
-    test::make_node_root(root);
-    test::write(config, c.boot_json());
-    std::string journalctl;
-    for (const auto& a : journal.journalctl()) journalctl += (journalctl.empty() ? "" : " ") + a;
     auto env = c.env();
     env["FAKE_KUBEADM_FAIL"] = "1";
-    auto agent = test::run({GRAFT_AGENT_BIN, "run", "--config", config, "--root", root, "--join-command",
-                            std::string(GRAFT_FIXTURES_DIR) + "/fake-kubeadm", "--retry-initial-ms", "100",
-                            "--retry-max-ms", "1000", "--max-join-attempts", "1", "--journalctl", journalctl},
-                           env);
+    auto agent = test::run(sandboxed_agent(c, journal, {"--max-join-attempts", "1"}), env);
     REQUIRE(agent.exit_code == 1);
 
     auto logs = as_operator(c, {"logs", "node-1", "-u", "kubelet"});
@@ -237,7 +245,7 @@ TEST_CASE("after a failed join an operator reads the node's kubelet journal from
                                     Catch::Contains("join attempt 1 failed"));
 }
 
-TEST_CASE("after its work the agent stays: a heartbeat, and journal excerpts when an operator asks; SIGTERM ends it") {
+TEST_CASE("after its work the agent stays with a heartbeat and journal excerpts when an operator asks, until SIGTERM") {
     test::private_journald journal;
     if (!journal.start()) return;
     if (!journal.log_as_unit("kubelet.service", {"I1203 kubelet started", "I1203 Successfully registered node node-1"})) {
@@ -246,16 +254,8 @@ TEST_CASE("after its work the agent stays: a heartbeat, and journal excerpts whe
     }
     coordinator_process c;
     c.start();
-    const std::string root = c.dir() / "node", config = c.dir() / "node/boot/firmware/graft.json";
-    test::make_node_root(root);
-    test::write(config, c.boot_json());
-    std::string journalctl;
-    for (const auto& a : journal.journalctl()) journalctl += (journalctl.empty() ? "" : " ") + a;
     // This coordinator has no kubeconfig: once joined, the agent's work is done.
-    test::child agent({GRAFT_AGENT_BIN, "run", "--config", config, "--root", root, "--join-command",
-                       std::string(GRAFT_FIXTURES_DIR) + "/fake-kubeadm", "--retry-initial-ms", "100",
-                       "--heartbeat-interval-ms", "300", "--journalctl", journalctl},
-                      c.dir() / "agent.log", c.env());
+    test::child agent(sandboxed_agent(c, journal, {"--heartbeat-interval-ms", "300"}), c.dir() / "agent.log", c.env());
     REQUIRE(test::eventually([&] { return test::read(c.dir() / "agent.log").find("watching over node-1") != std::string::npos; }));
     CHECK(agent.running());
 

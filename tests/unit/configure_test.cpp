@@ -63,6 +63,14 @@ TEST_CASE("a Pi whose kernel lacks the memory controller is configured, then ask
     CHECK(pi.called("stop dphys-swapfile.service"));
     CHECK(pi.called("restart containerd.service"));
     CHECK_FALSE(pi.called("reboot"));
+    // Every step's outcome, in order, for the coordinator to show.
+    REQUIRE(r.steps.size() == all_steps().size());
+    CHECK(r.steps.front().step == "hostname");
+    CHECK(r.steps.front().outcome == "changed");
+    CHECK_THAT(r.steps.front().detail, Catch::Contains("/etc/hostname"));
+    auto cmdline = std::find_if(r.steps.begin(), r.steps.end(), [](const auto& s) { return s.step == "kernel-cmdline"; });
+    REQUIRE(cmdline != r.steps.end());
+    CHECK(cmdline->outcome == "reboot");
 }
 
 TEST_CASE("after the reboot the change has taken effect: configured, and the reboot record is cleared") {
@@ -82,6 +90,12 @@ TEST_CASE("a change that did not take effect after the reboot is an error naming
     CHECK(r.outcome == configure_outcome::failed);
     CHECK_THAT(r.message, Catch::Contains("/boot/firmware/cmdline.txt did not take effect after the reboot") &&
                               Catch::Contains("\"cpuset cpu io pids\"") && Catch::Contains("cgroup_disable=memory"));
+    // The step is reported failed, and the steps after it as not run.
+    auto failed = std::find_if(r.steps.begin(), r.steps.end(), [](const auto& s) { return s.outcome == "failed"; });
+    REQUIRE(failed != r.steps.end());
+    CHECK(failed->step == "kernel-cmdline");
+    CHECK(r.steps.size() == all_steps().size());
+    CHECK(r.steps.back().outcome == "not-run");
 }
 
 TEST_CASE("an agent restarted before the reboot happened asks for the same reboot again") {

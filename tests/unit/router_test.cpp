@@ -544,7 +544,7 @@ TEST_CASE("reading the fleet takes an operator's certificate: none is 401, a nod
     CHECK(f.registry->find("node-1")->phase == "enrolled");
 }
 
-TEST_CASE("a node's journal excerpts are kept, bounded, and read back by unit and lines; a bad upload keeps nothing") {
+TEST_CASE("a node's journal excerpts are kept, bounded, and read back by unit and lines, and a bad upload keeps nothing") {
     fixture f;
     REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
     proto::journal_excerpt kubelet{"kubelet.service", "join attempt 1 failed", proto::to_rfc3339(proto::clock::now()),

@@ -249,3 +249,24 @@ TEST_CASE("the ticket key file is made private, rotated when due, and a damaged 
     CHECK(test::read(path) == damaged);
     CHECK(tickets.key_count() == 1);
 }
+
+TEST_CASE("a node's last-seen time is written into its status, for nodes there are, and forgotten with the node") {
+    world w;
+    const auto name = w.enroll(0);
+    auto entry = w.snapshot.find(name);
+    REQUIRE(entry);
+    CHECK(proto::parse_json(w.snapshot.json_of(*entry))["last_seen"] == "");
+    w.snapshot.seen(name, 1'800'000'000);
+    w.snapshot.seen(name, 1'799'999'000);  // an older request finishing late does not move it back
+    CHECK(proto::parse_json(w.snapshot.json_of(*entry))["last_seen"] == "2027-01-15T08:00:00Z");
+    CHECK_THAT(full_listing({}, w.snapshot), Catch::Contains("\"last_seen\":\"2027-01-15T08:00:00Z\""));
+    // A reason that spells the field out cannot be mistaken for it.
+    REQUIRE(w.registry.record_phase(name, "failed", "\"last_seen\":\"\"", std::nullopt, w.now));
+    entry = w.snapshot.find(name);
+    const auto status = proto::parse_json(w.snapshot.json_of(*entry));
+    CHECK(status["reason"] == "\"last_seen\":\"\"");
+    CHECK(status["last_seen"] == "2027-01-15T08:00:00Z");
+    REQUIRE(w.registry.remove(name));
+    w.snapshot.seen("node-99", 1'800'000'000);
+    CHECK_FALSE(w.snapshot.find("node-99"));
+}
