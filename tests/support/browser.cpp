@@ -3,6 +3,8 @@
 #include "proto/openssl.hpp"
 #include "proto/pki.hpp"
 
+#include <catch2/catch.hpp>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -141,11 +143,18 @@ proto::json headless_browser::evaluate(const std::string& expression) {
 
 bool headless_browser::wait_for(const std::string& expression, std::chrono::milliseconds timeout) {
     const auto until = std::chrono::steady_clock::now() + timeout;
+    std::string last_error;
     while (std::chrono::steady_clock::now() < until) {
-        auto value = evaluate("!!(" + expression + ")");
-        if (value.is_boolean() && value.get<bool>()) return true;
+        // While the page is still loading (no body yet, or about:blank), the expression may throw: not yet.
+        try {
+            auto value = evaluate("!!(" + expression + ")");
+            if (value.is_boolean() && value.get<bool>()) return true;
+        } catch (const std::runtime_error& e) {
+            last_error = e.what();
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+    if (!last_error.empty()) UNSCOPED_INFO("the last evaluation threw: " << last_error);
     return false;
 }
 

@@ -21,7 +21,8 @@ public:
 
     // The value of a JavaScript expression in the page (a promise is awaited); throws on an exception in the page.
     proto::json evaluate(const std::string& expression);
-    // Waits until `expression` is truthy; false when it is not within `timeout`.
+    // Waits until `expression` is truthy, taking an exception in the page (one still loading) as not yet; false when
+    // it is not within `timeout`.
     bool wait_for(const std::string& expression, std::chrono::milliseconds timeout = std::chrono::seconds(20));
     // Writes a PNG of the page as it is now.
     void screenshot(const std::filesystem::path& png);
