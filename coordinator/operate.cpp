@@ -643,8 +643,8 @@ int logs_command(const std::vector<std::string>& argv_in) {
         const std::string id = asked.value("id", "");
         std::cerr << "asked " << name << "'s agent for its journal (request " << id << "); waiting for it...\n";
         // Whatever is kept now is not what was asked for: only what comes after is printed.
-        for (const auto& x : answer_json(c, call(c, verb::get, target)).at("excerpts"))
-            shown.insert(x.value("unit", "") + " " + x.value("captured_at", ""));
+        const auto kept = answer_json(c, call(c, verb::get, target));  // named: a loop over a temporary's member dangles
+        for (const auto& x : kept.at("excerpts")) shown.insert(x.value("unit", "") + " " + x.value("captured_at", ""));
         for (int waited = 0;; waited += 2) {
             auto state = answer_json(c, call(c, verb::get, "/v1/nodes/" + name + "/journal-requests/" + id));
             if (state.value("state", "") == "answered") break;
