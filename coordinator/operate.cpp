@@ -429,9 +429,15 @@ int watch_nodes(fleet_connection& c, const std::string& format, const std::strin
 }  // namespace
 
 const std::map<std::string, const char*>& operate_usages() {
+    // The commands that read the fleet say how they find out who is asking.
+    static const std::string get = std::string(get_usage) + credentials_help,
+                             describe = std::string(describe_usage) + credentials_help,
+                             logs = std::string(logs_usage) + credentials_help,
+                             version = std::string(version_usage) + credentials_help,
+                             dashboard = std::string(dashboard_usage) + credentials_help;
     static const std::map<std::string, const char*> usages{
-        {"operator", operator_usage}, {"get", get_usage}, {"describe", describe_usage}, {"logs", logs_usage},
-        {"version", version_usage}, {"dashboard", dashboard_usage}};
+        {"operator", operator_usage}, {"get", get.c_str()}, {"describe", describe.c_str()}, {"logs", logs.c_str()},
+        {"version", version.c_str()}, {"dashboard", dashboard.c_str()}};
     return usages;
 }
 
