@@ -1,5 +1,6 @@
 #include "agent/journal.hpp"
 
+#include "proto/log.hpp"
 #include "proto/subprocess.hpp"
 #include "proto/time.hpp"
 
@@ -27,11 +28,7 @@ void bound(proto::journal_excerpt& e, std::deque<std::string> lines, std::size_t
     std::size_t total = 0;
     for (auto& line : lines) {
         line = proto::redact_tokens(line);
-        if (line.size() > proto::max_journal_line) {
-            std::size_t keep = proto::max_journal_line - 3;
-            while (keep > 0 && (static_cast<unsigned char>(line[keep]) & 0xC0) == 0x80) --keep;
-            line = line.substr(0, keep) + "...";
-        }
+        line = proto::shortened(line, proto::max_journal_line);
         total += line.size() + 8;  // a JSON string's quotes, comma and a few escapes
     }
     while (!lines.empty() && total > max_bytes) {

@@ -293,52 +293,11 @@ std::string ago(const std::string& when, proto::clock::time_point now) {
     return when + " (" + proto::short_age(std::chrono::duration_cast<std::chrono::seconds>(now - *t)) + " ago)";
 }
 
-// Rows in aligned columns (escaped for the terminal), the last column wrapped so no line passes `width`.
-std::string wrapped_table(std::vector<std::vector<std::string>> rows, std::size_t width = 118) {
-    std::vector<std::size_t> widths;
-    for (auto& r : rows)
-        for (std::size_t i = 0; i < r.size(); ++i) {
-            r[i] = proto::escape_for_display(r[i]);
-            if (widths.size() <= i) widths.push_back(0);
-            if (i + 1 < r.size()) widths[i] = std::max(widths[i], r[i].size());
-        }
-    std::string out;
-    for (const auto& r : rows) {
-        std::string line;
-        for (std::size_t i = 0; i + 1 < r.size(); ++i) line += r[i] + std::string(widths[i] - r[i].size() + 3, ' ');
-        const std::size_t indent = line.size();
-        std::string last = r.empty() ? std::string() : r.back();
-        std::string text, piece;
-        const std::size_t room = width > indent + 20 ? width - indent : 40;
-        std::size_t start = 0;
-        while (start < last.size()) {
-            auto space = last.find(' ', start);
-            std::string word = last.substr(start, space == std::string::npos ? std::string::npos : space - start);
-            start = space == std::string::npos ? last.size() : space + 1;
-            while (word.size() > room) {
-                if (!piece.empty()) text += piece + "\n" + std::string(indent, ' '), piece.clear();
-                text += word.substr(0, room) + "\n" + std::string(indent, ' ');
-                word = word.substr(room);
-            }
-            if (!piece.empty() && piece.size() + 1 + word.size() > room) {
-                text += piece + "\n" + std::string(indent, ' ');
-                piece.clear();
-            }
-            piece += (piece.empty() ? "" : " ") + word;
-        }
-        out += line + text + piece + "\n";
-    }
-    return out;
-}
+// What `describe` prints fits this many columns.
+constexpr std::size_t describe_width = 118;
 
-// Text wrapped to `width` columns, continuation lines indented by `indent` (the label before it).
-std::string wrapped(const std::string& text, std::size_t indent, std::size_t width = 118) {
-    std::string lines = wrapped_table({{text}}, width > indent + 20 ? width - indent : 40);
-    if (!lines.empty() && lines.back() == '\n') lines.pop_back();
-    std::string out;
-    for (char ch : lines) out += ch == '\n' ? "\n" + std::string(indent, ' ') : std::string(1, ch);
-    return out;
-}
+// Text wrapped to `describe_width`, continuation lines indented by `indent` (the label before it).
+std::string wrapped(const std::string& text, std::size_t indent) { return wrap_text(text, indent, describe_width); }
 
 void print_list(fleet_connection& c, const std::string& format, const std::string& phase) {
     std::string target = "/v1/nodes";
@@ -571,14 +530,14 @@ int describe_command(const std::vector<std::string>& argv_in) {
         std::vector<std::vector<std::string>> rows{{"  STEP", "OUTCOME", "DETAIL"}};
         for (const auto& s : d.at("steps"))
             rows.push_back({"  " + s.value("step", ""), s.value("outcome", ""), s.value("detail", "")});
-        std::cout << wrapped_table(std::move(rows));
+        std::cout << format_table(std::move(rows), describe_width);
     }
 
     std::cout << "History:\n";
     std::vector<std::vector<std::string>> history{{"  TIME", "PHASE", "REASON"}};
     for (const auto& h : d.at("history"))
         history.push_back({"  " + h.value("at", ""), h.value("phase", ""), h.value("reason", "")});
-    std::cout << wrapped_table(std::move(history));
+    std::cout << format_table(std::move(history), describe_width);
 
     std::cout << "Journal excerpts:\n";
     if (d.at("journal").empty()) {
@@ -589,7 +548,7 @@ int describe_command(const std::vector<std::string>& argv_in) {
         for (const auto& j : d.at("journal"))
             rows.push_back({"  " + j.value("unit", ""), j.value("captured_at", ""),
                             std::to_string(j.value("lines", 0)), j.value("cause", "")});
-        std::cout << wrapped_table(std::move(rows)) << "  (graft-coordinator logs " << status.name << " -u UNIT)\n";
+        std::cout << format_table(std::move(rows), describe_width) << "  (graft-coordinator logs " << status.name << " -u UNIT)\n";
     }
     return 0;
 }
@@ -604,9 +563,8 @@ int logs_command(const std::vector<std::string>& argv_in) {
     proto::cli_args args(argv, with_value, {"follow", "fresh"});
     std::string query;
     if (auto unit = args.value("unit")) {
-        for (char ch : *unit)
-            if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.' && ch != '@')
-                throw proto::usage_error("--unit '" + proto::escape_for_display(*unit) + "' is not a systemd unit name");
+        if (!proto::is_unit_name(*unit))
+            throw proto::usage_error("--unit '" + proto::escape_for_display(*unit) + "' is not a systemd unit name");
         query += "&unit=" + *unit;
     }
     if (args.value("lines"))

@@ -71,6 +71,13 @@ std::size_t utf8_sequence(std::string_view s, char32_t& cp) {
 
 }  // namespace
 
+std::string shortened(std::string_view text, std::size_t bytes) {
+    if (text.size() <= bytes) return std::string(text);
+    std::size_t keep = bytes - 3;
+    while (keep > 0 && (static_cast<unsigned char>(text[keep]) & 0xC0) == 0x80) --keep;  // whole UTF-8 characters
+    return std::string(text.substr(0, keep)) + "...";
+}
+
 std::string escape_for_display(std::string_view text) {
     std::string out;
     out.reserve(text.size());

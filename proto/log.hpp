@@ -23,6 +23,8 @@ struct log_field {
 // new line, move the cursor, paint colours or reorder what is shown. Printable UTF-8 passes unchanged. log() applies
 // it to the message and every field; tables and other terminal output apply it to each cell.
 std::string escape_for_display(std::string_view text);
+// `text` cut to at most `bytes` bytes (at least 4) at a character boundary, ending in "..." when anything was cut.
+std::string shortened(std::string_view text, std::size_t bytes);
 
 // The program name in stderr lines and SYSLOG_IDENTIFIER in the journal.
 void set_log_identity(std::string_view program);

@@ -56,6 +56,12 @@ std::string pem_field(object_reader& r, std::string_view key, std::string_view l
 
 }  // namespace
 
+bool is_unit_name(std::string_view name) {
+    return !name.empty() && name.size() <= 128 && all_of(name, [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '@';
+    });
+}
+
 bool is_node_name(std::string_view name) {
     if (name.empty() || name.size() > 63) return false;
     if (!is_lower_alnum(name.front()) || !is_lower_alnum(name.back())) return false;
@@ -259,10 +265,7 @@ journal_excerpt journal_excerpt::from_json(const json& j, const std::string& pat
     object_reader r(j, path);
     journal_excerpt e;
     e.unit = bounded(r, "unit", 128);
-    if (e.unit.empty() || !all_of(e.unit, [](char c) {
-            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '@';
-        }))
-        throw validation_error(r.path_of("unit"), "is not a systemd unit name");
+    if (!is_unit_name(e.unit)) throw validation_error(r.path_of("unit"), "is not a systemd unit name");
     e.cause = bounded(r, "cause", 256);
     e.captured_at = bounded(r, "captured_at", 64);
     if (!from_rfc3339(e.captured_at)) throw validation_error(r.path_of("captured_at"), "is not an RFC 3339 time");

@@ -16,6 +16,8 @@ namespace graft::proto {
 
 // An RFC 1123 label, as Kubernetes requires of a node name: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters.
 bool is_node_name(std::string_view name);
+// A systemd unit's name as a journal excerpt or request may carry one: letters, digits and -_.@, at most 128.
+bool is_unit_name(std::string_view name);
 
 struct hardware_facts {
     std::string machine_id;  // /etc/machine-id: 32 lowercase hex digits, the node's stable identity

@@ -56,9 +56,8 @@ std::string event(std::string_view kind, std::uint64_t version, const std::strin
 
 }  // namespace
 
-std::variant<list_query, std::string> parse_list_query(const boost::beast::http::request<boost::beast::http::string_body>& req) {
-    list_query q;
-    std::string_view target = req.target();
+std::variant<std::vector<std::pair<std::string, std::string>>, std::string> query_pairs(std::string_view target) {
+    std::vector<std::pair<std::string, std::string>> out;
     const auto mark = target.find('?');
     std::string_view rest = mark == std::string_view::npos ? std::string_view() : target.substr(mark + 1);
     while (!rest.empty()) {
@@ -70,33 +69,43 @@ std::variant<list_query, std::string> parse_list_query(const boost::beast::http:
         auto key = percent_decode(pair.substr(0, eq));
         auto value = percent_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
         if (!key || !value) return "the query is not valid percent-encoding: " + std::string(pair.substr(0, 100));
-        if (*key == "phase") {
-            if (!proto::phase_from_string(*value))
-                return "query parameter 'phase': '" + value->substr(0, 64) + "' is not a phase (enrolled, preparing, "
+        out.emplace_back(std::move(*key), std::move(*value));
+    }
+    return out;
+}
+
+std::variant<list_query, std::string> parse_list_query(const boost::beast::http::request<boost::beast::http::string_body>& req) {
+    list_query q;
+    auto pairs = query_pairs(req.target());
+    if (auto* message = std::get_if<std::string>(&pairs)) return std::move(*message);
+    for (const auto& [key, value] : std::get<0>(pairs)) {
+        if (key == "phase") {
+            if (!proto::phase_from_string(value))
+                return "query parameter 'phase': '" + value.substr(0, 64) + "' is not a phase (enrolled, preparing, "
                        "rebooting, joining, joined, ready, failed, deleted, pending_approval, denied, ...)";
-            q.phase = *value;
-        } else if (*key == "limit") {
-            auto n = number(*value);
+            q.phase = value;
+        } else if (key == "limit") {
+            auto n = number(value);
             if (!n || *n < 1 || *n > max_limit)
                 return "query parameter 'limit': a number of nodes from 1 to " + std::to_string(max_limit) + ", got '" +
-                       value->substr(0, 64) + "'";
+                       value.substr(0, 64) + "'";
             q.limit = *n;
-        } else if (*key == "continue") {
-            if (!value->empty() && !proto::is_node_name(*value))
-                return "query parameter 'continue': '" + value->substr(0, 64) +
+        } else if (key == "continue") {
+            if (!value.empty() && !proto::is_node_name(value))
+                return "query parameter 'continue': '" + value.substr(0, 64) +
                        "' is not a continue token this coordinator gave; pass metadata.continue of the page before";
-            q.after = *value;
-        } else if (*key == "watch") {
-            if (*value != "true" && *value != "1" && *value != "false" && *value != "0")
-                return "query parameter 'watch': true or false, got '" + value->substr(0, 64) + "'";
-            q.watch = *value == "true" || *value == "1";
-        } else if (*key == "resourceVersion") {
-            auto n = number(*value);
+            q.after = value;
+        } else if (key == "watch") {
+            if (value != "true" && value != "1" && value != "false" && value != "0")
+                return "query parameter 'watch': true or false, got '" + value.substr(0, 64) + "'";
+            q.watch = value == "true" || value == "1";
+        } else if (key == "resourceVersion") {
+            auto n = number(value);
             if (!n) return "query parameter 'resourceVersion': a number from metadata.resourceVersion or an event's id, got '" +
-                           value->substr(0, 64) + "'";
+                           value.substr(0, 64) + "'";
             q.since = *n;
         } else {
-            return "unknown query parameter '" + key->substr(0, 64) + "'; /v1/nodes takes phase, limit, continue, watch "
+            return "unknown query parameter '" + key.substr(0, 64) + "'; /v1/nodes takes phase, limit, continue, watch "
                    "and resourceVersion";
         }
     }

@@ -13,7 +13,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <variant>
+#include <vector>
 
 namespace graft::coordinator {
 
@@ -26,6 +29,10 @@ struct list_query {
     bool watch = false;          // a stream of changes instead of one answer
     std::optional<std::uint64_t> since = {};  // watch: the changes after this resourceVersion (or Last-Event-ID)
 };
+
+// A request target's query as KEY=VALUE pairs, percent-decoded, in order; a message when one is not valid
+// percent-encoding.
+std::variant<std::vector<std::pair<std::string, std::string>>, std::string> query_pairs(std::string_view target);
 
 // The query of a GET /v1/nodes; a message naming the parameter and what it takes when it is wrong.
 std::variant<list_query, std::string> parse_list_query(const boost::beast::http::request<boost::beast::http::string_body>& req);

@@ -13,8 +13,6 @@
 
 #include <boost/beast/http/field.hpp>
 
-#include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <variant>
 
@@ -337,10 +335,7 @@ response ask_for_journal(const request& req, const request_context& ctx, coordin
             lines = static_cast<std::size_t>(*n);
         }
         r.finish();
-        if (unit.size() > 128 || !std::all_of(unit.begin(), unit.end(), [](char c) {
-                return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '@';
-            }))
-            throw proto::validation_error("unit", "is not a systemd unit name");
+        if (!unit.empty() && !proto::is_unit_name(unit)) throw proto::validation_error("unit", "is not a systemd unit name");
     } catch (const proto::validation_error& e) {
         return error_response(http::status::bad_request, "invalid_request", e.what(), req.version());
     }
@@ -371,30 +366,22 @@ response journal_request_state(const request& req, coordinator_state& state, con
                          req.version());
 }
 
-// The value of query parameter `key` in `req`, nullopt when absent. Values are taken as they are: the ones read
-// here (unit names, numbers) need no percent-decoding.
-std::optional<std::string> query_value(const request& req, std::string_view key) {
-    std::string_view target = req.target();
-    const auto q = target.find('?');
-    if (q == std::string_view::npos) return std::nullopt;
-    std::string_view rest = target.substr(q + 1);
-    while (!rest.empty()) {
-        const auto amp = rest.find('&');
-        const std::string_view pair = rest.substr(0, amp);
-        const auto eq = pair.find('=');
-        if (pair.substr(0, eq) == key) return std::string(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
-        rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-    }
-    return std::nullopt;
-}
-
 // GET /v1/nodes/NAME/journal[?unit=U][&lines=N]: the kept excerpts, oldest first, each cut to its last N lines.
 response read_journal(const request& req, coordinator_state& state, const std::string& name) {
     if (!state.registry.find(name))
         return error_response(http::status::not_found, "unknown_node", "no node named " + name, req.version());
-    const auto unit = query_value(req, "unit");
+    auto pairs = query_pairs(req.target());
+    if (auto* message = std::get_if<std::string>(&pairs))
+        return error_response(http::status::bad_request, "invalid_query", *message, req.version());
+    // The first of each parameter counts; others are left alone.
+    auto first = [&](std::string_view key) -> std::optional<std::string> {
+        for (const auto& [k, v] : std::get<0>(pairs))
+            if (k == key) return v;
+        return std::nullopt;
+    };
+    const auto unit = first("unit");
     std::size_t lines = proto::max_journal_lines;
-    if (auto text = query_value(req, "lines")) {
+    if (auto text = first("lines")) {
         std::size_t n = 0;
         auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
         if (ec != std::errc{} || end != text->data() + text->size() || n < 1 || n > proto::max_journal_lines)

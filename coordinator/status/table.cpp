@@ -4,13 +4,39 @@
 
 #include <algorithm>
 #include <array>
+#include <string_view>
 
 namespace graft::coordinator {
 
 namespace {
 
-// Cells already escaped, in columns three spaces apart.
-std::string align(const std::vector<std::vector<std::string>>& rows) {
+// `text` broken at spaces into lines of at most `room` bytes; a word longer than that is split.
+std::vector<std::string> wrap_lines(const std::string& text, std::size_t room) {
+    std::vector<std::string> lines;
+    std::string piece;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        const auto space = text.find(' ', start);
+        std::string word = text.substr(start, space == std::string::npos ? std::string::npos : space - start);
+        start = space == std::string::npos ? text.size() : space + 1;
+        while (word.size() > room) {
+            if (!piece.empty()) lines.push_back(std::move(piece)), piece.clear();
+            lines.push_back(word.substr(0, room));
+            word = word.substr(room);
+        }
+        if (!piece.empty() && piece.size() + 1 + word.size() > room) lines.push_back(std::move(piece)), piece.clear();
+        piece += (piece.empty() ? "" : " ") + word;
+    }
+    if (!piece.empty()) lines.push_back(std::move(piece));
+    return lines;
+}
+
+// The room left for wrapped text that starts `indent` columns in, within `width`.
+std::size_t room_after(std::size_t indent, std::size_t width) { return width > indent + 20 ? width - indent : 40; }
+
+// Cells already escaped, in columns three spaces apart. With `wrap_at`, the last column is wrapped so no line
+// passes it, its continuation lines starting under it.
+std::string align(const std::vector<std::vector<std::string>>& rows, std::size_t wrap_at = 0) {
     std::vector<std::size_t> width;
     for (const auto& r : rows)
         for (std::size_t i = 0; i < r.size(); ++i) {
@@ -20,9 +46,12 @@ std::string align(const std::vector<std::vector<std::string>>& rows) {
     std::string out;
     for (const auto& r : rows) {
         std::string line;
-        for (std::size_t i = 0; i < r.size(); ++i) {
-            line += r[i];
-            if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 3, ' ');
+        for (std::size_t i = 0; i + 1 < r.size(); ++i) line += r[i] + std::string(width[i] - r[i].size() + 3, ' ');
+        if (!r.empty() && wrap_at == 0) line += r.back();
+        if (!r.empty() && wrap_at != 0) {
+            const std::size_t indent = line.size();
+            const auto lines = wrap_lines(r.back(), room_after(indent, wrap_at));
+            for (std::size_t i = 0; i < lines.size(); ++i) line += (i ? "\n" + std::string(indent, ' ') : "") + lines[i];
         }
         out += line + "\n";
     }
@@ -37,9 +66,16 @@ void escape_cells(std::vector<std::vector<std::string>>& rows) {
 
 }  // namespace
 
-std::string format_table(std::vector<std::vector<std::string>> rows) {
+std::string format_table(std::vector<std::vector<std::string>> rows, std::size_t wrap_at) {
     escape_cells(rows);
-    return align(rows);
+    return align(rows, wrap_at);
+}
+
+std::string wrap_text(std::string_view text, std::size_t indent, std::size_t width) {
+    std::string out;
+    for (const auto& line : wrap_lines(proto::escape_for_display(text), room_after(indent, width)))
+        out += (out.empty() ? "" : "\n" + std::string(indent, ' ')) + line;
+    return out;
 }
 
 std::string format_status_table(const std::vector<proto::node_status>& nodes, proto::clock::time_point now, bool wide,
@@ -84,9 +120,7 @@ std::string format_status_table(const std::vector<proto::node_status>& nodes, pr
         for (std::size_t i = 1; i < rows.size(); ++i) {
             auto& reason = rows[i].back();
             if (reason.size() <= room) continue;
-            std::size_t keep = room - 3;
-            while (keep > 0 && (static_cast<unsigned char>(reason[keep]) & 0xC0) == 0x80) --keep;  // whole characters
-            reason = reason.substr(0, keep) + "...";
+            reason = proto::shortened(reason, room);
             ++cut;
         }
     }

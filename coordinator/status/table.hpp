@@ -5,12 +5,17 @@
 #include "proto/time.hpp"
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace graft::coordinator {
 
-// Rows of cells in aligned columns, three spaces apart. Every cell is escaped for the terminal.
-std::string format_table(std::vector<std::vector<std::string>> rows);
+// Rows of cells in aligned columns, three spaces apart. Every cell is escaped for the terminal. With `wrap_at`, the
+// last column is wrapped at spaces so no line passes that many columns, its continuation lines starting under it.
+std::string format_table(std::vector<std::vector<std::string>> rows, std::size_t wrap_at = 0);
+// `text`, escaped for the terminal, wrapped at spaces within `width` columns; the lines after the first are
+// indented by `indent` (the label the first one follows).
+std::string wrap_text(std::string_view text, std::size_t indent, std::size_t width);
 // The node table of `get nodes`: it fits `width` columns, cutting long reasons (and saying so under it); `wide` adds
 // model, architecture and join columns and cuts nothing.
 std::string format_status_table(const std::vector<proto::node_status>& nodes, proto::clock::time_point now,

@@ -2,6 +2,7 @@
 // program on both sides is tests/fixtures/fake-kubeadm, which stands in for kubeadm (see its header).
 #include "proto/messages.hpp"
 #include "proto/pki.hpp"
+#include "support/coordinator_api.hpp"
 #include "support/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -39,9 +40,7 @@ std::vector<std::string> agent_argv(const node_sandbox& n, std::vector<std::stri
 proto::json agent_state(const node_sandbox& n) { return proto::parse_json(test::read(n.root + "/var/lib/graft/state.json")); }
 
 std::vector<proto::node_status> nodes(const coordinator_process& c) {
-    auto identity = c.operator_identity();
-    identity.insert(identity.begin(), {"--cacert", c.ca_path()});
-    auto r = test::curl(c.url() + "/v1/nodes", identity);
+    auto r = test::api::get(c, "/v1/nodes");
     REQUIRE(r.status == 200);
     std::vector<proto::node_status> out;
     const auto body = proto::parse_json(r.body);  // a named value: a range-for over a temporary's member would dangle

@@ -6,6 +6,7 @@
 #include "proto/messages.hpp"
 #include "proto/pki.hpp"
 #include "proto/time.hpp"
+#include "support/coordinator_api.hpp"
 #include "support/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -51,21 +52,14 @@ std::map<std::string, std::string> agent_env(const node_sandbox& n, const kube_a
             {"STUB_MACHINE_ID_FILE", n.root + "/etc/machine-id"}};
 }
 
-// curl's arguments for a read of the fleet, as an operator makes it.
-std::vector<std::string> as_operator(const coordinator_process& c) {
-    auto args = c.operator_identity();
-    args.insert(args.begin(), {"--cacert", c.ca_path()});
-    return args;
-}
-
 std::optional<proto::node_status> node_status(const coordinator_process& c, const std::string& name) {
-    auto r = test::curl(c.url() + "/v1/nodes/" + name, as_operator(c));
+    auto r = test::api::get(c, "/v1/nodes/" + name);
     if (r.status != 200) return std::nullopt;
     return proto::node_status::from_json(proto::parse_json(r.body));
 }
 
 proto::json cluster_view(const coordinator_process& c) {
-    auto r = test::curl(c.url() + "/v1/nodes", as_operator(c));
+    auto r = test::api::get(c, "/v1/nodes");
     REQUIRE(r.status == 200);
     return proto::parse_json(r.body).at("cluster");
 }

@@ -27,7 +27,7 @@ curl_result post(coordinator_process& c, const std::string& path, const std::str
     return curl(c.url() + path, args);
 }
 
-curl_result get(coordinator_process& c, const std::string& path) {
+curl_result get(const coordinator_process& c, const std::string& path) {
     auto args = c.operator_identity();
     args.insert(args.begin(), {"--cacert", c.ca_path()});
     return curl(c.url() + path, args);

@@ -18,7 +18,7 @@ std::string enroll_body(const std::string& token, EVP_PKEY& key, const std::stri
 curl_result post(coordinator_process& c, const std::string& path, const std::string& body,
                  std::vector<std::string> extra = {});
 // A read of the fleet, as an operator makes it.
-curl_result get(coordinator_process& c, const std::string& path);
+curl_result get(const coordinator_process& c, const std::string& path);
 
 struct enrolled_node {
     std::string name, key_path, cert_path;
