@@ -175,10 +175,19 @@ net::awaitable<http_result> https_connection::call(http::verb verb, std::string 
         }
         kept_.reset();
     }
+    // Kept only once open: a connection that failed to open leaves nothing behind for the next call to trip on.
+    auto fresh = co_await open(ctx_, endpoint_, peer_, timeout);
     kept_ = std::make_unique<kept>();
-    kept_->stream = co_await open(ctx_, endpoint_, peer_, timeout);
-    auto answer = co_await exchange(*kept_->stream, endpoint_, verb, target, body, timeout, headers, true);
-    co_return co_await finish(std::move(answer));
+    kept_->stream = std::move(fresh);
+    kept_->last_answer = std::chrono::steady_clock::now();
+    std::optional<std::pair<http_result, bool>> answer;
+    try {
+        answer = co_await exchange(*kept_->stream, endpoint_, verb, target, body, timeout, headers, true);
+    } catch (...) {
+        kept_.reset();  // half a request went out or half an answer came back: the connection is no use
+        throw;
+    }
+    co_return co_await finish(std::move(*answer));
 }
 
 net::awaitable<http_result> https_connection::finish(std::pair<http_result, bool> answer) {

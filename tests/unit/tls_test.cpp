@@ -52,7 +52,8 @@ struct pki_set {
 // A one-request HTTPS server that answers with the client certificate's common name (or "none").
 class echo_server {
 public:
-    explicit echo_server(ssl::context& ctx) : ctx_(ctx), acceptor_(io_, {net::ip::make_address("127.0.0.1"), 0}) {
+    explicit echo_server(ssl::context& ctx, unsigned short port = 0)
+        : ctx_(ctx), acceptor_(io_, {net::ip::make_address("127.0.0.1"), port}) {
         net::co_spawn(io_, serve(), net::detached);
         thread_ = std::thread([this] { io_.run(); });
     }
@@ -105,6 +106,33 @@ TEST_CASE("a client that knows only the CA's pin connects, and nothing else will
     pki_set other;
     auto wrong_pin = client_tls::pinned(spki_pin(*other.ca));
     CHECK_THROWS_WITH(get(wrong_pin->context(), server.port()), Catch::Contains("certificate verify failed"));
+}
+
+TEST_CASE("a kept connection that could not be opened is opened afresh by the next call") {
+    // graft-agent and graft-fleet keep one connection and call again after a failure (a coordinator restarting, or
+    // refusing connections under load): the failed call must leave nothing half-made behind.
+    pki_set pki;
+    auto server_ctx = make_server_context(pki.chain_pem, pki.server_key_pem, pki.ca_pem());
+    auto pinned = client_tls::pinned(spki_pin(*pki.ca));
+    unsigned short port = 0;
+    {
+        net::io_context probe;
+        net::ip::tcp::acceptor free_port(probe, {net::ip::make_address("127.0.0.1"), 0});
+        port = free_port.local_endpoint().port();
+    }  // closed: nothing listens on the port now
+    net::io_context io;
+    https_connection connection(pinned->context(), {"127.0.0.1", std::to_string(port)});
+    auto call = [&] {
+        auto answer = net::co_spawn(io, connection.call(http::verb::get, "/", "", std::chrono::seconds(5)), net::use_future);
+        io.restart();
+        io.run();
+        return answer.get();
+    };
+    CHECK_THROWS_WITH(call(), Catch::Contains("refused"));
+    CHECK_THROWS_WITH(call(), Catch::Contains("refused"));
+    echo_server server(server_ctx, port);
+    CHECK(call().body == "none");
+    CHECK(call().body == "none");
 }
 
 TEST_CASE("a pinned client still checks that the server certificate names the host it dialled") {
