@@ -1,3 +1,4 @@
+#include "coordinator/store/enrollment_rules.hpp"
 #include "coordinator/store/registry.hpp"
 #include "coordinator/store/sqlite.hpp"
 
@@ -102,25 +103,6 @@ stored_token read_token(const sqlite_statement& s) {
     return t;
 }
 
-// Whether the machine matches an entry of a token's allow-list (serial:, mac: or machine-id:).
-bool allowed(const std::vector<std::string>& allow, const proto::hardware_facts& facts) {
-    if (allow.empty()) return true;
-    for (const auto& entry : allow) {
-        const auto colon = entry.find(':');
-        const std::string kind = entry.substr(0, colon), value = entry.substr(colon + 1);
-        if (kind == "serial" && !facts.serial.empty() && facts.serial == value) return true;
-        if (kind == "machine-id" && facts.machine_id == value) return true;
-        if (kind == "mac" && std::find(facts.macs.begin(), facts.macs.end(), value) != facts.macs.end()) return true;
-    }
-    return false;
-}
-
-std::string board_summary(const proto::hardware_facts& f) {
-    std::string out = f.serial.empty() ? "no serial number" : "serial " + f.serial;
-    if (!f.macs.empty()) out += ", MAC " + f.macs.front();
-    return out;
-}
-
 class sqlite_registry final : public node_registry {
 public:
     ~sqlite_registry() override { sqlite3_finalize(data_version_); }
@@ -180,11 +162,7 @@ public:
             return result;
         }
         if (auto again = repeated(req)) return *again;
-        if (token.revoked_at) result.verdict = token_verdict::revoked;
-        else if (token.expires_at <= req.now) result.verdict = token_verdict::expired;
-        else if (token.uses_left && *token.uses_left <= 0) result.verdict = token_verdict::used_up;
-        else if (!allowed(token.allow, req.facts)) result.verdict = token_verdict::not_allowed;
-        else result.verdict = token_verdict::accepted;
+        result.verdict = token_admits(token, req);
         if (result.verdict != token_verdict::accepted) return result;
 
         std::optional<node_record> existing;
@@ -197,23 +175,18 @@ public:
         if (existing) {
             name = existing->name;
             result.returning = true;
-            // A node is its key. A new key is accepted only from a node showing its current certificate, or after
-            // an operator's `nodes replace`; a node from before keys were recorded is taken at its word once.
-            const bool same_key = existing->key_pin == req.key_pin || existing->key_pin.empty();
-            const bool shows_certificate = req.presented_node == name && !req.presented_serial.empty() &&
-                                           req.presented_serial == existing->certificate_serial;
-            const bool replacement = existing->replace_key_pin == "*" || existing->replace_key_pin == req.key_pin;
-            if (existing->phase == "denied" && same_key) {
+            switch (returning_machine(req, *existing)) {
+            case returning_kind::denied:
                 result.verdict = token_verdict::denied;
                 result.node = *existing;
                 return result;
-            }
-            if (!same_key && !shows_certificate && !replacement) {
+            case returning_kind::conflict:
                 record_conflict(req, *existing, result);
                 tx.commit();
                 return result;
+            case returning_kind::new_key: result.replaced = true; break;
+            case returning_kind::same_key: break;
             }
-            result.replaced = !same_key;
         } else {
             // Skip numbers whose name someone already holds, so a renamed or imported node never collides, and names
             // of Nodes the cluster already has, which kubeadm would refuse to join over.
@@ -324,7 +297,7 @@ public:
             sqlite_statement s(db_, "SELECT pending_certificate_pem FROM nodes WHERE name = ?");
             s.bind(1, name);
             if (!s.step()) return {};
-            if (std::string pending = s.text(0); !pending.empty() && still_valid(pending, now)) return pending;
+            if (std::string pending = s.text(0); !pending.empty() && certificate_still_valid(pending, now)) return pending;
         }
         auto [pem, serial] = issue();
         sqlite_statement(db_, "UPDATE nodes SET pending_serial = ?, pending_certificate_pem = ?, updated_at = ? WHERE name = ?")
@@ -465,45 +438,20 @@ private:
             result.verdict = token_verdict::denied;
             return result;
         }
-        if (!still_valid(result.certificate_pem, req.now)) return std::nullopt;
+        if (!certificate_still_valid(result.certificate_pem, req.now)) return std::nullopt;
         result.verdict = result.node.phase == "pending_approval" ? token_verdict::pending_approval : token_verdict::accepted;
         return result;
-    }
-
-    static bool still_valid(const std::string& certificate_pem, std::int64_t now) {
-        try {
-            return proto::not_after(*proto::certificate_from_pem(certificate_pem)) > proto::from_unix(now);
-        } catch (const std::exception&) {
-            return false;
-        }
     }
 
     // Refuses an enrollment that claims `node`'s machine-id with another key, and notes it on the node for the
     // operator: a cloned card when the facts describe another board, else a re-flash (or a stolen machine-id).
     void record_conflict(const enrollment& req, const node_record& node, enrollment_result& result) {
-        std::optional<proto::hardware_facts> enrolled;
-        try {
-            enrolled = proto::hardware_facts::from_json(proto::parse_json(node.facts_json));
-        } catch (const std::exception&) {
-        }
-        const std::string when = proto::to_rfc3339(proto::from_unix(req.now));
-        if (enrolled && !proto::same_board(*enrolled, req.facts)) {
-            result.verdict = token_verdict::cloned;
-            result.node.conflict = "at " + when + " another board (" + board_summary(req.facts) + ", from " + req.address +
-                                   ") presented this node's machine-id: its card is a clone of this node's. It was "
-                                   "told to make itself a fresh machine-id and enroll as a new node";
-        } else {
-            result.verdict = token_verdict::identity_conflict;
-            result.node.conflict = "at " + when + " a machine (" + board_summary(req.facts) + ", from " + req.address +
-                                   ") enrolled with this node's machine-id but another key, and was refused. If " +
-                                   node.name + " was re-flashed, accept it: graft-coordinator nodes replace " + node.name;
-        }
+        auto note = describe_conflict(req, node);
         sqlite_statement(db_, "UPDATE nodes SET conflict = ?, conflict_key_pin = ? WHERE name = ?")
-            .bind(1, result.node.conflict).bind(2, result.verdict == token_verdict::cloned ? "" : req.key_pin)
-            .bind(3, node.name).run();
-        std::string conflict = std::move(result.node.conflict);
+            .bind(1, note.text).bind(2, note.key_pin).bind(3, node.name).run();
+        result.verdict = note.verdict;
         result.node = node;
-        result.node.conflict = std::move(conflict);
+        result.node.conflict = std::move(note.text);
     }
 
     // Brings a registry written by an older coordinator up to this schema, one version at a time.
