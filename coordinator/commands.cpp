@@ -15,6 +15,7 @@
 #include "coordinator/kube/node_watch.hpp"
 #include "coordinator/kube/readiness.hpp"
 #include "coordinator/status/table.hpp"
+#include "coordinator/store/etcd.hpp"
 #include "coordinator/store/registry.hpp"
 #include "proto/cli.hpp"
 #include "proto/files.hpp"
@@ -72,6 +73,13 @@ Commands:
         --kube-ca FILE            for static: the cluster CA (default /etc/kubernetes/pki/ca.crt)
         --k3s-node-token-file F   for k3s: give nodes the server's node-token instead of their own token
         --node-name-prefix P      nodes are named P-1, P-2, ... (default: node)
+        --registry sqlite|etcd    where the node registry lives: a SQLite file in DIR (default), or an
+                                  etcd cluster that several coordinators share (see docs/ha.md)
+        --etcd-endpoints URLS     for etcd: comma-separated https://HOST:PORT of its members
+        --etcd-ca FILE            for etcd: the CA its certificates chain to
+        --etcd-cert FILE, --etcd-key FILE
+                                  for etcd: the client certificate and key graft presents to it
+        --etcd-prefix PREFIX      for etcd: the keys of this deployment (default: /graft/default/)
       init makes no enrollment token: boot-config makes one when you are ready to flash.
   boot-config --config FILE [options]
       Create a fresh enrollment token and print a graft.json for the boot partition (it holds the token's
@@ -166,11 +174,7 @@ token_policy token_policy_flags(const proto::cli_args& args) {
     if (approval == "required") p.approval = approval_mode::required;
     else if (approval != "auto") throw proto::usage_error("--approval must be auto or required, got '" + approval + "'");
     if (auto list = args.value("allow")) {
-        std::string_view rest = *list;
-        while (!rest.empty()) {
-            const auto comma = rest.find(',');
-            std::string entry(rest.substr(0, comma));
-            rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
+        for (const auto& entry : proto::split_list(*list, ',')) {
             const auto colon = entry.find(':');
             const std::string kind = entry.substr(0, colon == std::string::npos ? 0 : colon);
             std::string value = colon == std::string::npos ? "" : entry.substr(colon + 1);
@@ -232,11 +236,49 @@ std::pair<std::string, std::string> host_port_flag(const std::string& value, con
     }
 }
 
+// --registry and the --etcd-* flags; the files are made absolute, as serve runs from another directory.
+registry_config registry_flags(proto::cli_args& args) {
+    registry_config out;
+    out.backend = args.value("registry").value_or("sqlite");
+    const char* etcd_flags[] = {"etcd-endpoints", "etcd-ca", "etcd-cert", "etcd-key", "etcd-prefix"};
+    if (out.backend == "sqlite") {
+        for (const char* flag : etcd_flags)
+            if (args.value(flag)) throw proto::usage_error(std::string("--") + flag + " is for --registry etcd");
+        return out;
+    }
+    if (out.backend != "etcd") throw proto::usage_error("--registry must be sqlite or etcd, got '" + out.backend + "'");
+    for (const auto& url : proto::split_list(args.required("etcd-endpoints"), ',')) {
+        if (url.rfind("https://", 0) != 0)
+            throw proto::usage_error("--etcd-endpoints: '" + url + "' is not https://HOST:PORT (graft speaks to etcd over TLS only)");
+        out.etcd_endpoints.push_back(url);
+    }
+    const auto absolute = [](const std::string& f) { return std::filesystem::absolute(f).lexically_normal().string(); };
+    out.etcd_ca = absolute(args.required("etcd-ca"));
+    out.etcd_cert = absolute(args.required("etcd-cert"));
+    out.etcd_key = absolute(args.required("etcd-key"));
+    out.etcd_prefix = args.value("etcd-prefix").value_or(out.etcd_prefix);
+    if (out.etcd_prefix.empty() || out.etcd_prefix.front() != '/' || out.etcd_prefix.back() != '/')
+        throw proto::usage_error("--etcd-prefix must start and end with '/', such as /graft/site-a/");
+    return out;
+}
+
+// The registry the config names: the SQLite file in the state directory, or the etcd cluster.
+std::unique_ptr<node_registry> open_registry(const coordinator_config& config) {
+    if (config.registry.backend != "etcd") return open_sqlite_registry(config.database_path());
+    etcd_options options;
+    options.endpoints = config.registry.etcd_endpoints;
+    options.ca_file = config.registry.etcd_ca;
+    options.cert_file = config.registry.etcd_cert;
+    options.key_file = config.registry.etcd_key;
+    return open_etcd_registry(std::move(options), config.registry.etcd_prefix);
+}
+
 int init(const std::vector<std::string>& argv) {
     proto::cli_args args(argv,
                          {"dir", "advertise", "listen", "join-backend", "join-command", "kube-endpoint", "kube-token-file",
                           "kube-ca", "node-name-prefix", "kubeconfig", "join-token-ttl",
-                          "k3s-node-token-file"},
+                          "k3s-node-token-file", "registry", "etcd-endpoints", "etcd-ca", "etcd-cert", "etcd-key",
+                          "etcd-prefix"},
                          {});
     coordinator_config config;
     config.state_dir = std::filesystem::absolute(args.required("dir")).lexically_normal().string();
@@ -253,6 +295,7 @@ int init(const std::vector<std::string>& argv) {
         throw proto::usage_error("--join-backend must be " + backend_names() + ", got '" + backend_flag + "'");
     config.join.backend = backend->name;
     config.join.token_ttl = duration_flag(args, "join-token-ttl", std::chrono::minutes(15));
+    config.registry = registry_flags(args);
     if (auto ep = args.value("kube-endpoint")) {
         host_port_flag(*ep, "kube-endpoint");
         config.join.api_server_endpoint = *ep;
@@ -298,7 +341,7 @@ int init(const std::vector<std::string>& argv) {
 
     auto ca = certificate_authority::create(config.state_dir, std::chrono::hours(24 * 3650));
     ca.issue_server_certificate(config.state_dir, host, std::chrono::hours(24 * 825));
-    auto registry = open_sqlite_registry(config.database_path());
+    auto registry = open_registry(config);
     // Written last and 0600 (a static join token lives in it): its presence marks a finished init.
     proto::write_file_atomic(config_path, config.to_json_text(), 0600);
     std::cerr << "graft-coordinator: initialised " << config.state_dir << " (CA " << ca.pin() << ")\n"
@@ -313,7 +356,7 @@ int boot_config(const std::vector<std::string>& argv) {
     auto config = coordinator_config::load(args.required("config"));
     const auto policy = token_policy_flags(args);
     auto ca = certificate_authority::load(config.state_dir);
-    auto registry = open_sqlite_registry(config.database_path());
+    auto registry = open_registry(config);
     print_boot_config(config, ca, *registry, policy);
     return 0;
 }
@@ -363,7 +406,7 @@ int tokens(const std::vector<std::string>& argv) {
     auto c = split_operand(argv, "tokens", {"list", "revoke"}, argv.size() > 0 && argv[0] == "revoke" ? "ID" : "");
     proto::cli_args args(c.flags, {"config"}, c.action == "list" ? std::set<std::string>{"json"} : std::set<std::string>{});
     auto config = coordinator_config::load(args.required("config"));
-    auto registry = open_sqlite_registry(config.database_path());
+    auto registry = open_registry(config);
     const auto now = proto::to_unix(proto::clock::now());
     if (c.action == "revoke") {
         if (!registry->revoke_token(c.operand, now))
@@ -402,7 +445,7 @@ int nodes(const std::vector<std::string>& argv) {
     auto config = coordinator_config::load(args.required("config"));
     if (!proto::is_node_name(c.operand))
         throw proto::usage_error("'" + proto::escape_for_display(c.operand) + "' is not a node name");
-    auto registry = open_sqlite_registry(config.database_path());
+    auto registry = open_registry(config);
     auto node = registry->find(c.operand);
     if (!node)
         throw std::runtime_error("no node named " + c.operand + " in " + config.database_path() +
@@ -456,7 +499,7 @@ int serve(const std::vector<std::string>& argv) {
     watch_settings.backoff_cap = std::chrono::milliseconds(args.number("kube-retry-max-ms", 30000, 100, 600000));
     watch_settings.backoff_initial = std::min(watch_settings.backoff_initial, watch_settings.backoff_cap);
     auto ca = certificate_authority::load(config.state_dir);
-    auto database = open_sqlite_registry(config.database_path());
+    auto database = open_registry(config);
     // A kubeconfig that cannot be used is reported (status, journal, each join's 503) but does not stop serving:
     // enrollment and host preparation go on, and the file is read again until it works.
     std::shared_ptr<kube_connection> kube;

@@ -98,6 +98,27 @@ coordinator_config coordinator_config::load(const std::string& path) {
         if (backend->flavour == proto::flavour::k3s && backend->needs_kubeconfig)
             c.join.k3s_token_file = j.optional_string("node_token_file").value_or("");
         j.finish();
+        if (auto reg = r.optional_object("registry")) {
+            c.registry.backend = reg->required_string("backend");
+            if (c.registry.backend == "etcd") {
+                c.registry.etcd_endpoints = reg->string_list("endpoints");
+                if (c.registry.etcd_endpoints.empty())
+                    throw proto::validation_error("registry.endpoints", "needs the https://HOST:PORT of at least one etcd member");
+                for (const auto& url : c.registry.etcd_endpoints)
+                    if (url.rfind("https://", 0) != 0)
+                        throw proto::validation_error("registry.endpoints", "'" + url + "' is not https://HOST:PORT");
+                c.registry.etcd_ca = reg->required_string("ca");
+                c.registry.etcd_cert = reg->required_string("cert");
+                c.registry.etcd_key = reg->required_string("key");
+                c.registry.etcd_prefix = reg->optional_string("prefix").value_or(c.registry.etcd_prefix);
+                if (c.registry.etcd_prefix.empty() || c.registry.etcd_prefix.front() != '/' || c.registry.etcd_prefix.back() != '/')
+                    throw proto::validation_error("registry.prefix", "expected a key prefix that starts and ends with '/', "
+                                                                     "such as /graft/default/");
+            } else if (c.registry.backend != "sqlite") {
+                throw proto::validation_error("registry.backend", "expected \"sqlite\" or \"etcd\", got \"" + c.registry.backend + "\"");
+            }
+            reg->finish();
+        }
         r.finish();
         return c;
     } catch (const std::exception& e) {
@@ -126,6 +147,9 @@ std::string coordinator_config::to_json_text() const {
     if (!join.k3s_token_file.empty()) jn["node_token_file"] = join.k3s_token_file;
     j["join"] = jn;
     if (!kubeconfig.empty()) j["kubernetes"] = {{"kubeconfig", kubeconfig}};
+    if (registry.backend == "etcd")
+        j["registry"] = {{"backend", "etcd"}, {"endpoints", registry.etcd_endpoints}, {"ca", registry.etcd_ca},
+                         {"cert", registry.etcd_cert}, {"key", registry.etcd_key}, {"prefix", registry.etcd_prefix}};
     return j.dump(2) + "\n";
 }
 

@@ -27,6 +27,15 @@ struct join_config {
     std::string k3s_token_file;
 };
 
+// Where the registry lives: the SQLite file in the state directory (one coordinator), or an etcd cluster that several
+// coordinators share.
+struct registry_config {
+    std::string backend = "sqlite";  // sqlite | etcd
+    std::vector<std::string> etcd_endpoints;  // https://HOST:PORT of each member
+    std::string etcd_ca, etcd_cert, etcd_key;  // files: the CA etcd's certificates chain to, and graft's client identity
+    std::string etcd_prefix = "/graft/default/";  // every key of this deployment starts with it
+};
+
 struct coordinator_config {
     std::string state_dir;
     std::string listen;     // HOST:PORT the server binds
@@ -37,6 +46,7 @@ struct coordinator_config {
     // The cluster's admin kubeconfig: join credentials for kubeadm and k3s, version checks, and the Node watch.
     // Empty: no access to the Kubernetes API (the static and kubeadm-cli backends can do without).
     std::string kubeconfig;
+    registry_config registry;
 
     static coordinator_config load(const std::string& path);
     std::string to_json_text() const;

@@ -68,6 +68,16 @@ std::vector<std::string> split_words(const std::string& text) {
     return out;
 }
 
+std::vector<std::string> split_list(std::string_view text, char separator) {
+    std::vector<std::string> out;
+    while (!text.empty()) {
+        const auto at = text.find(separator);
+        out.emplace_back(text.substr(0, at));
+        text = at == std::string_view::npos ? "" : text.substr(at + 1);
+    }
+    return out;
+}
+
 int run_main(const std::string& program, const char* usage, const std::vector<std::string>& args,
              const std::function<int(const std::string&, const std::vector<std::string>&)>& dispatch,
              const std::map<std::string, const char*>& command_usages) {

@@ -8,6 +8,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace graft::proto {
@@ -37,6 +38,9 @@ private:
 // Splits a command given as one string ("kubeadm token create --ttl 15m") on white space. No quoting: a program
 // path with spaces in it cannot be given this way.
 std::vector<std::string> split_words(const std::string& text);
+
+// Splits a flag's list on `separator`, keeping empty entries (so "a,,b" can be refused for its empty one).
+std::vector<std::string> split_list(std::string_view text, char separator);
 
 // What both programs do around their subcommands: usage on no arguments (exit 2), help and --version, --help after
 // any command, and errors turned into exit codes: a usage_error is 2 (with a pointer to --help), any other exception

@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include "support/test_registry.hpp"
 #include "support/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -39,9 +40,9 @@ const std::string machine_a(32, 'a'), machine_b(32, 'b'), machine_c(32, 'c');
 
 }  // namespace
 
-TEST_CASE("nodes are named in order and a returning machine keeps its name") {
-    test::temp_dir dir;
-    auto reg = open_sqlite_registry(dir / "registry.db");
+TEST_CASE("nodes are named in order and a returning machine keeps its name", "[registry]") {
+    const test::registry_place at;
+    auto reg = at.open();
     auto now = proto::clock::now();
     auto token = make_enrollment_token(now, std::chrono::hours(1), std::nullopt);
     reg->add_token(token.stored);
@@ -55,9 +56,9 @@ TEST_CASE("nodes are named in order and a returning machine keeps its name") {
     CHECK(reg->list().size() == 2);
 }
 
-TEST_CASE("a refused token writes nothing") {
-    test::temp_dir dir;
-    auto reg = open_sqlite_registry(dir / "registry.db");
+TEST_CASE("a refused token writes nothing", "[registry]") {
+    const test::registry_place at;
+    auto reg = at.open();
     auto now = proto::clock::now();
     auto t = proto::to_unix(now);
     auto good = make_enrollment_token(now, std::chrono::hours(1), 1);
@@ -86,23 +87,33 @@ TEST_CASE("a refused token writes nothing") {
     CHECK(reg->list().size() == 1);
 }
 
-TEST_CASE("the registry keeps tokens hashed, never the secret") {
-    test::temp_dir dir;
+TEST_CASE("the registry keeps tokens hashed, never the secret", "[registry]") {
+    const test::registry_place at;
     auto token = make_enrollment_token(proto::clock::now(), std::chrono::hours(1), std::nullopt);
-    open_sqlite_registry(dir / "registry.db")->add_token(token.stored);
+    at.open()->add_token(token.stored);
     const std::string secret = token.text.substr(token.text.find('.') + 1);
-    auto dump = test::run({"sqlite3", dir / "registry.db", ".dump"});
-    if (dump.exit_code == 0) CHECK(dump.output.find(secret) == std::string::npos);
-    CHECK(test::read(dir / "registry.db").find(secret) == std::string::npos);
+    // Everything the store holds, read with its own tools: sqlite3's dump and the file; every key under the prefix.
+    std::string stored;
+    if (test::registry_on_etcd()) {
+        auto& etcd = test::shared_etcd();
+        etcd_client client({etcd.endpoints(), etcd.ca_file(), etcd.cert_file(), etcd.key_file()});
+        for (const auto& kv : client.get_prefix(at.prefix)) stored += kv.key + "=" + kv.value + "\n";
+        CHECK_THAT(stored, Catch::Contains(token.stored.id) && Catch::Contains(token.stored.secret_sha256));
+    } else {
+        auto dump = test::run({"sqlite3", at.dir / "registry.db", ".dump"});
+        if (dump.exit_code == 0) stored += dump.output;
+        stored += test::read(at.dir / "registry.db");
+    }
+    CHECK(stored.find(secret) == std::string::npos);
     CHECK(token.stored.secret_sha256 == proto::sha256_hex(secret));
 }
 
-TEST_CASE("enrollments, phases and join records survive reopening the database") {
-    test::temp_dir dir;
+TEST_CASE("enrollments, phases and join records survive reopening the registry", "[registry]") {
+    const test::registry_place at;
     auto now = proto::clock::now();
     auto t = proto::to_unix(now);
     {
-        auto reg = open_sqlite_registry(dir / "registry.db");
+        auto reg = at.open();
         auto token = make_enrollment_token(now, std::chrono::hours(1), std::nullopt);
         reg->add_token(token.stored);
         reg->enroll(request(token, machine_c, t));
@@ -110,7 +121,7 @@ TEST_CASE("enrollments, phases and join records survive reopening the database")
         CHECK(reg->record_join("node-1", "kubeadm join ...", t + 2, t + 902));
         CHECK_FALSE(reg->record_phase("node-9", "joining", "", std::nullopt, t));
     }
-    auto reg = open_sqlite_registry(dir / "registry.db");
+    auto reg = at.open();
     auto node = reg->find("node-1");
     REQUIRE(node);
     CHECK(node->phase == "joining");
@@ -122,9 +133,9 @@ TEST_CASE("enrollments, phases and join records survive reopening the database")
     CHECK(std::get<0>(history[1]) == "joining");
 }
 
-TEST_CASE("a name someone already holds is skipped") {
-    test::temp_dir dir;
-    auto reg = open_sqlite_registry(dir / "registry.db");
+TEST_CASE("a name someone already holds is skipped", "[registry]") {
+    const test::registry_place at;
+    auto reg = at.open();
     auto now = proto::clock::now();
     auto token = make_enrollment_token(now, std::chrono::hours(1), std::nullopt);
     reg->add_token(token.stored);
@@ -179,9 +190,9 @@ TEST_CASE("a registry written by the first release gains the join credential col
     CHECK(open_sqlite_registry(dir / "registry.db")->find("node-1"));
 }
 
-TEST_CASE("purging takes out tokens expired or revoked before the cutoff, and keeps the rest") {
-    test::temp_dir dir;
-    auto reg = open_sqlite_registry(dir / "registry.db");
+TEST_CASE("purging takes out tokens expired or revoked before the cutoff, and keeps the rest", "[registry]") {
+    const test::registry_place at;
+    auto reg = at.open();
     const auto now = proto::clock::now();
     const auto t = proto::to_unix(now);
     auto live = make_enrollment_token(now, std::chrono::hours(1), std::nullopt);

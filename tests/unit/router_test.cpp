@@ -5,6 +5,7 @@
 #include "proto/pki.hpp"
 
 #include "support/support.hpp"
+#include "support/test_registry.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -22,8 +23,9 @@ struct failing_backend : join_backend {
 };
 
 struct fixture {
-    test::temp_dir dir;
-    std::unique_ptr<node_registry> registry = open_sqlite_registry(dir / "registry.db");
+    test::registry_place place;
+    const test::temp_dir& dir = place.dir;
+    std::unique_ptr<node_registry> registry = place.open();
     certificate_authority ca = certificate_authority::create(dir.path().string(), std::chrono::hours(24));
     std::unique_ptr<join_backend> joins = make_static_backend(
         "10.0.0.1:6443", "abcdef.0123456789abcdef", {"sha256:" + std::string(64, '1')});
@@ -69,7 +71,7 @@ std::string error_message(const response& res) { return proto::error_body::from_
 
 }  // namespace
 
-TEST_CASE("enrollment returns a certificate for the assigned name, whatever the CSR asked for") {
+TEST_CASE("enrollment returns a certificate for the assigned name, whatever the CSR asked for", "[registry]") {
     fixture f;
     auto res = f.call(http::verb::post, "/v1/enroll", f.enroll_body(std::string(32, 'a'), "node-7").dump());
     REQUIRE(res.result() == http::status::ok);
@@ -82,7 +84,7 @@ TEST_CASE("enrollment returns a certificate for the assigned name, whatever the 
     CHECK(f.registry->find("node-1")->address == "192.0.2.7");
 }
 
-TEST_CASE("a wrong, unknown or malformed enrollment token gets 401 and creates no node") {
+TEST_CASE("a wrong, unknown or malformed enrollment token gets 401 and creates no node", "[registry]") {
     fixture f;
     // The last character changed (to one it is not), so the secret is wrong whatever it was.
     const std::string wrong_last = f.token.text.back() == 'x' ? "y" : "x";
@@ -97,7 +99,7 @@ TEST_CASE("a wrong, unknown or malformed enrollment token gets 401 and creates n
     CHECK(f.registry->list().empty());
 }
 
-TEST_CASE("an expired enrollment token gets 401 saying so, and creates no node") {
+TEST_CASE("an expired enrollment token gets 401 saying so, and creates no node", "[registry]") {
     fixture f;
     f.state.now = [] { return proto::clock::now() + std::chrono::hours(2); };
     auto res = f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump());
@@ -107,7 +109,7 @@ TEST_CASE("an expired enrollment token gets 401 saying so, and creates no node")
     CHECK(f.registry->list().empty());
 }
 
-TEST_CASE("a request of another protocol version is refused with both versions named") {
+TEST_CASE("a request of another protocol version is refused with both versions named", "[registry]") {
     fixture f;
     auto body = f.enroll_body();
     body["protocol_version"] = 2;
@@ -116,7 +118,7 @@ TEST_CASE("a request of another protocol version is refused with both versions n
     CHECK_THAT(error_message(res), Catch::Contains("version 1") && Catch::Contains("sent 2"));
 }
 
-TEST_CASE("a bad body gets 400 naming the field, and nothing is written") {
+TEST_CASE("a bad body gets 400 naming the field, and nothing is written", "[registry]") {
     fixture f;
     auto body = f.enroll_body();
     body["facts"]["arch"] = 64;
@@ -140,7 +142,7 @@ TEST_CASE("a bad body gets 400 naming the field, and nothing is written") {
     CHECK(f.registry->list().empty());
 }
 
-TEST_CASE("node endpoints need the node's own certificate") {
+TEST_CASE("node endpoints need the node's own certificate", "[registry]") {
     fixture f;
     REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
     const std::string report = proto::node_report{proto::phase::joining, "", std::nullopt}.to_json().dump();
@@ -159,7 +161,7 @@ TEST_CASE("node endpoints need the node's own certificate") {
     CHECK(f.registry->find("node-1")->phase == "joining");
 }
 
-TEST_CASE("a node cannot report a phase only the coordinator or the cluster sets") {
+TEST_CASE("a node cannot report a phase only the coordinator or the cluster sets", "[registry]") {
     fixture f;
     REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
     for (const char* phase : {"pending_approval", "flashed", "ready", "deleted", "denied"}) {
@@ -171,7 +173,7 @@ TEST_CASE("a node cannot report a phase only the coordinator or the cluster sets
     }
 }
 
-TEST_CASE("a join request returns the node's own spec and records it redacted") {
+TEST_CASE("a join request returns the node's own spec and records it redacted", "[registry]") {
     fixture f;
     REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
     auto res = f.call(http::verb::post, "/v1/nodes/node-1/join", "{}", "node-1");
@@ -189,7 +191,7 @@ TEST_CASE("a join request returns the node's own spec and records it redacted") 
     CHECK(list.body().find("abcdef.****************") != std::string::npos);
 }
 
-TEST_CASE("a failing join backend gives 503 with Retry-After and the reason") {
+TEST_CASE("a failing join backend gives 503 with Retry-After and the reason", "[registry]") {
     fixture f;
     failing_backend failing;
     coordinator_state state{*f.registry, f.ca, failing};
@@ -202,7 +204,7 @@ TEST_CASE("a failing join backend gives 503 with Retry-After and the reason") {
     CHECK_THAT(error_message(res), Catch::Contains("couldn't reach the API server"));
 }
 
-TEST_CASE("unknown paths, nodes and methods get 404 and 405") {
+TEST_CASE("unknown paths, nodes and methods get 404 and 405", "[registry]") {
     fixture f;
     CHECK(f.call(http::verb::get, "/v2/nodes", "").result() == http::status::not_found);
     CHECK(f.read(http::verb::get, "/v1/nodes/node-9").result() == http::status::not_found);
@@ -226,7 +228,7 @@ proto::json with_token(proto::json body, const std::string& token) {
 }
 }  // namespace
 
-TEST_CASE("an enrollment asked again after a lost answer gets the same certificate and spends no use of the token") {
+TEST_CASE("an enrollment asked again after a lost answer gets the same certificate and spends no use of the token", "[registry]") {
     fixture f;
     const auto once = one_use_token(f);
     const auto body = with_token(f.enroll_body(), once);
@@ -250,7 +252,7 @@ TEST_CASE("an enrollment asked again after a lost answer gets the same certifica
           "enrollment_token_used_up");
 }
 
-TEST_CASE("once the node has reported, the same enrollment is no longer a repeat") {
+TEST_CASE("once the node has reported, the same enrollment is no longer a repeat", "[registry]") {
     fixture f;
     const auto body = with_token(f.enroll_body(), one_use_token(f));
     REQUIRE(f.call(http::verb::post, "/v1/enroll", body.dump()).result() == http::status::ok);
@@ -259,7 +261,7 @@ TEST_CASE("once the node has reported, the same enrollment is no longer a repeat
     CHECK(f.registry->find("node-1")->phase == "configuring");
 }
 
-TEST_CASE("enrollment never hands out a name a Node in the cluster already has") {
+TEST_CASE("enrollment never hands out a name a Node in the cluster already has", "[registry]") {
     fixture f;
     f.state.name_in_cluster = [](const std::string& name) { return name == "node-1" || name == "node-2"; };
     auto res = f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump());
@@ -267,7 +269,7 @@ TEST_CASE("enrollment never hands out a name a Node in the cluster already has")
     CHECK(proto::enroll_response::from_json(proto::parse_json(res.body())).node_name == "node-3");
 }
 
-TEST_CASE("a certificate superseded by a new enrollment no longer speaks for the node, on report and join alike") {
+TEST_CASE("a certificate superseded by a new enrollment no longer speaks for the node, on report and join alike", "[registry]") {
     fixture f;
     REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
     const std::string old_serial = f.registry->find("node-1")->certificate_serial;
@@ -290,7 +292,7 @@ TEST_CASE("a certificate superseded by a new enrollment no longer speaks for the
     CHECK(f.call(http::verb::post, "/v1/nodes/node-1/report", report, "node-1").result() == http::status::ok);
 }
 
-TEST_CASE("a deleted node cannot un-delete itself by reporting, and gets no join credential") {
+TEST_CASE("a deleted node cannot un-delete itself by reporting, and gets no join credential", "[registry]") {
     fixture f;
     REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
     REQUIRE(f.registry->record_phase("node-1", "deleted", "its Node object was deleted from the cluster", std::nullopt, 1));
@@ -326,7 +328,7 @@ proto::enroll_response enrolled(const response& res) {
 }
 }  // namespace
 
-TEST_CASE("a stolen machine-id with another key is refused as a conflict, shown on the node, and changes nothing") {
+TEST_CASE("a stolen machine-id with another key is refused as a conflict, shown on the node, and changes nothing", "[registry]") {
     fixture f;
     const auto first = enrolled(f.call(http::verb::post, "/v1/enroll", from_board(f, "10000000a1b2c3d4").dump()));
     const auto before = *f.registry->find("node-1");
@@ -355,7 +357,7 @@ TEST_CASE("a stolen machine-id with another key is refused as a conflict, shown 
     CHECK(first.node_name == "node-1");
 }
 
-TEST_CASE("nodes replace accepts the refused key as the node's re-flash, and the old certificate stops speaking") {
+TEST_CASE("nodes replace accepts the refused key as the node's re-flash, and the old certificate stops speaking", "[registry]") {
     fixture f;
     enrolled(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()));
     const std::string old_serial = f.registry->find("node-1")->certificate_serial;
@@ -377,7 +379,7 @@ TEST_CASE("nodes replace accepts the refused key as the node's re-flash, and the
     CHECK(error_code(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump())) == "identity_conflict");
 }
 
-TEST_CASE("a node showing its current certificate may enroll again with a new key") {
+TEST_CASE("a node showing its current certificate may enroll again with a new key", "[registry]") {
     fixture f;
     enrolled(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()));
     const std::string serial = f.registry->find("node-1")->certificate_serial;
@@ -395,7 +397,7 @@ TEST_CASE("a node showing its current certificate may enroll again with a new ke
     CHECK(error_code(handle(req, {std::string("node-1"), "192.0.2.7", serial}, f.state)) == "identity_conflict");
 }
 
-TEST_CASE("a cloned card on another board is told so, and enrolls as a new node with a fresh machine-id") {
+TEST_CASE("a cloned card on another board is told so, and enrolls as a new node with a fresh machine-id", "[registry]") {
     fixture f;
     enrolled(f.call(http::verb::post, "/v1/enroll", from_board(f, "10000000a1b2c3d4").dump()));
     f.node_key = proto::generate_p256_key();
@@ -410,7 +412,7 @@ TEST_CASE("a cloned card on another board is told so, and enrolls as a new node 
     CHECK(f.registry->find("node-1")->machine_id == std::string(32, 'a'));
 }
 
-TEST_CASE("a token requiring approval keeps the machine pending until an operator decides") {
+TEST_CASE("a token requiring approval keeps the machine pending until an operator decides", "[registry]") {
     fixture f;
     auto pending_token = make_enrollment_token(proto::clock::now(), std::chrono::hours(1), 2);
     pending_token.stored.approval = approval_mode::required;
@@ -444,7 +446,7 @@ TEST_CASE("a token requiring approval keeps the machine pending until an operato
     CHECK(f.registry->find("node-2")->phase == "denied");
 }
 
-TEST_CASE("a token with an allow-list admits only the machines on it, and a revoked token none") {
+TEST_CASE("a token with an allow-list admits only the machines on it, and a revoked token none", "[registry]") {
     fixture f;
     auto listed = make_enrollment_token(proto::clock::now(), std::chrono::hours(1), std::nullopt);
     listed.stored.allow = {"serial:10000000a1b2c3d4", "mac:dc:a6:32:01:02:03"};
@@ -472,7 +474,7 @@ TEST_CASE("a token with an allow-list admits only the machines on it, and a revo
     CHECK(f.registry->list().size() == 2);
 }
 
-TEST_CASE("a deleted node's certificate is refused from the next request on") {
+TEST_CASE("a deleted node's certificate is refused from the next request on", "[registry]") {
     fixture f;
     enrolled(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()));
     const std::string serial = f.registry->find("node-1")->certificate_serial;
@@ -486,7 +488,7 @@ TEST_CASE("a deleted node's certificate is refused from the next request on") {
     CHECK(enrolled(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump())).node_name == "node-2");
 }
 
-TEST_CASE("enrollments beyond an address's bucket get 429 with Retry-After, and write nothing") {
+TEST_CASE("enrollments beyond an address's bucket get 429 with Retry-After, and write nothing", "[registry]") {
     fixture f;
     rate_limiter limiter(0.5, 2.0);  // 2 at once, then one every 2 s
     f.state.enroll_limiter = &limiter;
@@ -499,7 +501,7 @@ TEST_CASE("enrollments beyond an address's bucket get 429 with Retry-After, and 
     CHECK(f.registry->list().size() == 2);
 }
 
-TEST_CASE("a path that is not UTF-8 gets a 404 in valid JSON, not a 500") {
+TEST_CASE("a path that is not UTF-8 gets a 404 in valid JSON, not a 500", "[registry]") {
     fixture f;
     for (std::string target : {"/\xe6\xe6/healthz", "/v1/nodes/\xff\xfe"}) {
         auto res = f.read(http::verb::get, target);
@@ -509,7 +511,7 @@ TEST_CASE("a path that is not UTF-8 gets a 404 in valid JSON, not a 500") {
     }
 }
 
-TEST_CASE("reading the fleet takes an operator's certificate: none is 401, a node's is 403, on every read endpoint") {
+TEST_CASE("reading the fleet takes an operator's certificate: none is 401, a node's is 403, on every read endpoint", "[registry]") {
     fixture f;
     REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
     f.state.journal_asks = nullptr;
@@ -544,7 +546,7 @@ TEST_CASE("reading the fleet takes an operator's certificate: none is 401, a nod
     CHECK(f.registry->find("node-1")->phase == "enrolled");
 }
 
-TEST_CASE("a node's journal excerpts are kept, bounded, and read back by unit and lines, and a bad upload keeps nothing") {
+TEST_CASE("a node's journal excerpts are kept, bounded, and read back by unit and lines, and a bad upload keeps nothing", "[registry]") {
     fixture f;
     REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
     proto::journal_excerpt kubelet{"kubelet.service", "join attempt 1 failed", proto::to_rfc3339(proto::clock::now()),
@@ -580,7 +582,7 @@ TEST_CASE("a node's journal excerpts are kept, bounded, and read back by unit an
     CHECK(f.registry->journal("node-1").size() == 16);
 }
 
-TEST_CASE("an operator's journal request reaches the node with its next heartbeat, once, and its upload answers it") {
+TEST_CASE("an operator's journal request reaches the node with its next heartbeat, once, and its upload answers it", "[registry]") {
     fixture f;
     journal_requests asks;
     f.state.journal_asks = &asks;
@@ -608,7 +610,7 @@ TEST_CASE("an operator's journal request reaches the node with its next heartbea
     CHECK(state["asked_by"] == "alice");
 }
 
-TEST_CASE("describe's details carry facts, phase history, step outcomes and the join credential") {
+TEST_CASE("describe's details carry facts, phase history, step outcomes and the join credential", "[registry]") {
     fixture f;
     REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
     proto::node_report configured{proto::phase::configured, "node IP 192.0.2.7", std::nullopt,

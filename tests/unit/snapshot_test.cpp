@@ -7,6 +7,7 @@
 #include "proto/crypto.hpp"
 
 #include "support/support.hpp"
+#include "support/test_registry.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -19,8 +20,8 @@ namespace http = boost::beast::http;
 namespace {
 
 struct world {
-    test::temp_dir dir;
-    std::unique_ptr<node_registry> database = open_sqlite_registry(dir / "registry.db");
+    test::registry_place place;
+    std::unique_ptr<node_registry> database = place.open();
     node_snapshot snapshot{*database, false, 8};
     snapshotting_registry registry{*database, snapshot};
     new_token token = make_enrollment_token(proto::clock::now(), std::chrono::hours(1), std::nullopt);
@@ -59,7 +60,7 @@ std::string full_listing(const list_query& q, const node_snapshot& s) {
 
 }  // namespace
 
-TEST_CASE("the snapshot follows writes through the registry, in name order, with a change for each") {
+TEST_CASE("the snapshot follows writes through the registry, in name order, with a change for each", "[registry]") {
     world w;
     for (int i = 0; i < 3; ++i) w.enroll(i);
     CHECK(names(w.snapshot.list("", "", 10)) == std::vector<std::string>{"node-1", "node-2", "node-3"});
@@ -82,7 +83,7 @@ TEST_CASE("the snapshot follows writes through the registry, in name order, with
     CHECK(proto::parse_json(w.snapshot.find("node-2")->json).at("phase") == "joining");
 }
 
-TEST_CASE("pages continue after the last name and filter by phase") {
+TEST_CASE("pages continue after the last name and filter by phase", "[registry]") {
     world w;
     for (int i = 0; i < 5; ++i) w.enroll(i);
     REQUIRE(w.registry.record_phase("node-2", "joining", "", std::nullopt, w.now));
@@ -105,7 +106,7 @@ TEST_CASE("pages continue after the last name and filter by phase") {
     CHECK(proto::parse_json(full_listing({}, w.snapshot)).at("nodes").size() == 5);
 }
 
-TEST_CASE("a listing of more nodes than one piece holds is still one document, in order") {
+TEST_CASE("a listing of more nodes than one piece holds is still one document, in order", "[registry]") {
     world w;
     for (int i = 0; i < 26; ++i) w.enroll(i);
     for (int extra = 0; extra < 274; ++extra) {
@@ -130,7 +131,7 @@ TEST_CASE("a listing of more nodes than one piece holds is still one document, i
     for (std::size_t i = 1; i < nodes.size(); ++i) CHECK(nodes[i - 1].at("name") < nodes[i].at("name"));
 }
 
-TEST_CASE("a watcher with a phase filter sees nodes enter and leave it, and learns when it fell too far behind") {
+TEST_CASE("a watcher with a phase filter sees nodes enter and leave it, and learns when it fell too far behind", "[registry]") {
     world w;
     w.enroll(0);
     const auto start = w.snapshot.version();
@@ -156,7 +157,7 @@ TEST_CASE("a watcher with a phase filter sees nodes enter and leave it, and lear
     CHECK(w.snapshot.changes_since(w.snapshot.version())->empty());
 }
 
-TEST_CASE("a watcher is woken by each change until it lets go") {
+TEST_CASE("a watcher is woken by each change until it lets go", "[registry]") {
     world w;
     int woken = 0;
     auto handle = w.snapshot.subscribe([&] { ++woken; });
@@ -168,13 +169,13 @@ TEST_CASE("a watcher is woken by each change until it lets go") {
     CHECK(woken == 2);
 }
 
-TEST_CASE("a change written by another process reaches the snapshot through reload_if_changed") {
+TEST_CASE("a change written by another process reaches the snapshot through reload_if_changed", "[registry]") {
     world w;
     w.enroll(0);
     w.enroll(1);
     CHECK_FALSE(w.snapshot.reload_if_changed());  // our own writes are in already
     {
-        auto other = open_sqlite_registry(w.dir / "registry.db");  // an operator's `nodes delete`
+        auto other = w.place.open();  // an operator's `nodes delete`, or another coordinator
         REQUIRE(other->remove("node-1"));
     }
     CHECK(w.snapshot.find("node-1") != nullptr);
@@ -185,7 +186,7 @@ TEST_CASE("a change written by another process reaches the snapshot through relo
     CHECK(last->front().kind == change_kind::deleted);
 }
 
-TEST_CASE("a listing query names the parameter it refuses") {
+TEST_CASE("a listing query names the parameter it refuses", "[registry]") {
     CHECK(std::get<list_query>(parse_list_query(get("/v1/nodes?phase=ready&limit=500&continue=node-12"))).limit == 500);
     auto watch = std::get<list_query>(parse_list_query(get("/v1/nodes?watch=true&resourceVersion=42")));
     CHECK(watch.watch);
@@ -210,7 +211,7 @@ TEST_CASE("a listing query names the parameter it refuses") {
     }
 }
 
-TEST_CASE("the ticket key file is made private, rotated when due, and a damaged one is refused by line") {
+TEST_CASE("the ticket key file is made private, rotated when due, and a damaged one is refused by line", "[registry]") {
     test::temp_dir dir;
     const std::string path = dir / "ticket-keys";
     boost::asio::ssl::context tls(boost::asio::ssl::context::tls_server);
@@ -250,7 +251,7 @@ TEST_CASE("the ticket key file is made private, rotated when due, and a damaged 
     CHECK(tickets.key_count() == 1);
 }
 
-TEST_CASE("a node's last-seen time is written into its status, for nodes there are, and forgotten with the node") {
+TEST_CASE("a node's last-seen time is written into its status, for nodes there are, and forgotten with the node", "[registry]") {
     world w;
     const auto name = w.enroll(0);
     auto entry = w.snapshot.find(name);

@@ -1,0 +1,565 @@
+// The registry in etcd, for several coordinators serving one fleet. Under the deployment's prefix:
+//   tokens/ID            a token (JSON, its secret only hashed)
+//   nodes/NAME           a node: its record, certificates, phase history and the sequence of its journal excerpts
+//   machine-ids/ID       the name of the node with this machine-id (a machine-id is one node's, as SQLite's UNIQUE)
+//   journal/NAME/SEQ     one journal excerpt
+//   meta/next-node-number
+// Every change reads what it depends on, then commits in one transaction that holds only if none of those keys
+// changed since it read them (a compare on each key's mod revision); when another coordinator got there first, the
+// change is worked out again from what is there now. That is how an enrollment spends a single-use token once, and
+// takes a name once, across every coordinator.
+#include "coordinator/store/enrollment_rules.hpp"
+#include "coordinator/store/etcd.hpp"
+#include "coordinator/store/registry.hpp"
+
+#include "proto/crypto.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+namespace graft::coordinator {
+namespace {
+
+using json = nlohmann::json;
+
+// A phase history longer than this keeps its newest entries: one key stays well under etcd's request limit.
+constexpr std::size_t history_kept = 1000;
+
+json optional_number(const std::optional<std::int64_t>& v) { return v ? json(*v) : json(nullptr); }
+
+std::optional<std::int64_t> read_optional(const json& j, const char* field) {
+    auto it = j.find(field);
+    if (it == j.end() || it->is_null()) return std::nullopt;
+    return it->get<std::int64_t>();
+}
+
+// A node as it is kept: the record and what the SQLite registry keeps in columns the record does not show.
+struct stored_node {
+    node_record node;
+    std::string certificate_pem, pending_certificate_pem, enrollment_token;
+    json history = json::array();  // [phase, reason, at], oldest first
+    std::int64_t journal_seq = 0;
+};
+
+std::string node_text(const stored_node& s) {
+    const auto& n = s.node;
+    return json{{"name", n.name}, {"machine_id", n.machine_id}, {"serial", n.serial}, {"model", n.model},
+                {"arch", n.arch}, {"address", n.address}, {"facts", n.facts_json}, {"phase", n.phase},
+                {"reason", n.reason}, {"certificate_serial", n.certificate_serial}, {"enrolled_at", n.enrolled_at},
+                {"updated_at", n.updated_at}, {"join_command", n.join_command},
+                {"join_issued_at", optional_number(n.join_issued_at)}, {"join_expires_at", optional_number(n.join_expires_at)},
+                {"join_credential", n.join_credential}, {"key_pin", n.key_pin}, {"conflict", n.conflict},
+                {"conflict_key_pin", n.conflict_key_pin}, {"replace_key_pin", n.replace_key_pin},
+                {"pending_serial", n.pending_serial}, {"readiness", n.readiness}, {"steps", n.steps_json},
+                {"certificate_pem", s.certificate_pem}, {"pending_certificate_pem", s.pending_certificate_pem},
+                {"enrollment_token", s.enrollment_token}, {"history", s.history}, {"journal_seq", s.journal_seq}}
+        .dump();
+}
+
+stored_node node_from(const std::string& text) {
+    const auto j = json::parse(text);
+    stored_node s;
+    auto& n = s.node;
+    n.name = j.at("name");
+    n.machine_id = j.at("machine_id");
+    n.serial = j.at("serial");
+    n.model = j.at("model");
+    n.arch = j.at("arch");
+    n.address = j.at("address");
+    n.facts_json = j.at("facts");
+    n.phase = j.at("phase");
+    n.reason = j.at("reason");
+    n.certificate_serial = j.at("certificate_serial");
+    n.enrolled_at = j.at("enrolled_at");
+    n.updated_at = j.at("updated_at");
+    n.join_command = j.at("join_command");
+    n.join_issued_at = read_optional(j, "join_issued_at");
+    n.join_expires_at = read_optional(j, "join_expires_at");
+    n.join_credential = j.at("join_credential");
+    n.key_pin = j.at("key_pin");
+    n.conflict = j.at("conflict");
+    n.conflict_key_pin = j.at("conflict_key_pin");
+    n.replace_key_pin = j.at("replace_key_pin");
+    n.pending_serial = j.at("pending_serial");
+    n.readiness = j.at("readiness");
+    n.steps_json = j.at("steps");
+    s.certificate_pem = j.at("certificate_pem");
+    s.pending_certificate_pem = j.at("pending_certificate_pem");
+    s.enrollment_token = j.at("enrollment_token");
+    s.history = j.at("history");
+    s.journal_seq = j.at("journal_seq");
+    return s;
+}
+
+std::string token_text(const stored_token& t) {
+    return json{{"id", t.id}, {"secret_sha256", t.secret_sha256}, {"expires_at", t.expires_at},
+                {"uses_left", optional_number(t.uses_left)}, {"created_at", t.created_at},
+                {"approval", t.approval == approval_mode::required ? "required" : "auto"}, {"allow", t.allow},
+                {"revoked_at", optional_number(t.revoked_at)}, {"used", t.used}}
+        .dump();
+}
+
+stored_token token_from(const std::string& text) {
+    const auto j = json::parse(text);
+    stored_token t;
+    t.id = j.at("id");
+    t.secret_sha256 = j.at("secret_sha256");
+    t.expires_at = j.at("expires_at");
+    t.uses_left = read_optional(j, "uses_left");
+    t.created_at = j.at("created_at");
+    t.approval = j.at("approval") == "required" ? approval_mode::required : approval_mode::automatic;
+    t.allow = j.at("allow").get<std::vector<std::string>>();
+    t.revoked_at = read_optional(j, "revoked_at");
+    t.used = j.at("used");
+    return t;
+}
+
+void add_history(stored_node& s, std::string_view phase, std::string_view reason, std::int64_t at) {
+    s.history.push_back(json::array({phase, reason, at}));
+    if (s.history.size() > history_kept) s.history.erase(s.history.begin());
+}
+
+// One change: the keys it read (and the mod revision each had, 0 when absent) and what it will write.
+class change {
+public:
+    explicit change(etcd_client& client) : client_(client) {}
+
+    std::optional<std::string> get(const std::string& key) {
+        auto kv = client_.get(key);
+        reads_[key] = kv ? kv->mod_revision : 0;
+        if (!kv) return std::nullopt;
+        return kv->value;
+    }
+    void put(const std::string& key, std::string value) { writes_[key] = std::move(value); }
+    void erase(const std::string& key) { writes_[key] = std::nullopt; }
+    void erase_prefix(const std::string& prefix) { prefix_erasures_.push_back(prefix); }
+
+    // True when it is written (or there was nothing to write); false when a key it read has changed since.
+    bool commit(std::int64_t& revision) {
+        if (writes_.empty() && prefix_erasures_.empty()) return true;
+        std::vector<etcd_compare> compares;
+        for (const auto& [key, mod] : reads_) compares.push_back({key, mod});
+        std::vector<etcd_op> ops;
+        for (const auto& prefix : prefix_erasures_) ops.push_back(etcd_op::erase_prefix(prefix));
+        for (auto& [key, value] : writes_) ops.push_back(value ? etcd_op::put(key, *value) : etcd_op::erase(key));
+        auto result = client_.txn(compares, ops);
+        revision = result.revision;
+        return result.succeeded;
+    }
+
+private:
+    etcd_client& client_;
+    std::map<std::string, std::int64_t> reads_;
+    std::map<std::string, std::optional<std::string>> writes_;
+    std::vector<std::string> prefix_erasures_;
+};
+
+class etcd_registry final : public node_registry {
+public:
+    etcd_registry(etcd_options options, std::string prefix) : client_(std::move(options)), prefix_(std::move(prefix)) {
+        if (prefix_.empty() || prefix_.back() != '/') prefix_ += '/';
+        seen_revision_ = client_.revision();
+    }
+
+    void add_token(const stored_token& token) override {
+        apply([&](change& c) {
+            if (c.get(token_key(token.id))) throw std::runtime_error("a token with id " + token.id + " exists already");
+            c.put(token_key(token.id), token_text(token));
+            return 0;
+        });
+    }
+
+    std::vector<stored_token> tokens() override {
+        std::vector<stored_token> out;
+        for (const auto& kv : client_.get_prefix(prefix_ + "tokens/")) out.push_back(token_from(kv.value));
+        std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+            return std::tie(a.created_at, a.id) < std::tie(b.created_at, b.id);
+        });
+        return out;
+    }
+
+    bool revoke_token(const std::string& id, std::int64_t now) override {
+        return apply([&](change& c) {
+            auto text = c.get(token_key(id));
+            if (!text) return false;
+            auto token = token_from(*text);
+            if (!token.revoked_at) {
+                token.revoked_at = now;
+                c.put(token_key(id), token_text(token));
+            }
+            return true;
+        });
+    }
+
+    std::size_t purge_tokens(std::int64_t before) override {
+        return apply([&](change& c) {
+            std::size_t purged = 0;
+            for (const auto& kv : client_.get_prefix(prefix_ + "tokens/")) {
+                const auto token = token_from(kv.value);
+                if (token.expires_at < before || (token.revoked_at && *token.revoked_at < before)) {
+                    c.get(kv.key);  // compared: a token changed meanwhile is looked at again
+                    c.erase(kv.key);
+                    ++purged;
+                }
+            }
+            return purged;
+        });
+    }
+
+    enrollment_result enroll(const enrollment& req) override {
+        return apply([&](change& c) { return enroll_in(c, req); });
+    }
+
+    std::optional<node_record> find(const std::string& name) override {
+        auto kv = client_.get(node_key(name));
+        if (!kv) return std::nullopt;
+        return node_from(kv->value).node;
+    }
+
+    std::vector<node_record> list() override {
+        std::vector<node_record> out;
+        for (const auto& kv : client_.get_prefix(prefix_ + "nodes/")) out.push_back(node_from(kv.value).node);
+        std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+            return std::tie(a.enrolled_at, a.name) < std::tie(b.enrolled_at, b.name);
+        });
+        return out;
+    }
+
+    bool record_phase(const std::string& name, std::string_view phase, std::string_view reason,
+                      const std::optional<std::string>& address, std::int64_t now,
+                      const std::optional<std::string>& readiness) override {
+        return update(name, [&](stored_node& s) {
+            if (s.node.phase != phase || s.node.reason != reason) add_history(s, phase, reason, now);
+            s.node.phase = phase;
+            s.node.reason = reason;
+            if (address) s.node.address = *address;
+            if (readiness) s.node.readiness = *readiness;
+            s.node.updated_at = now;
+            return true;
+        });
+    }
+
+    bool record_join(const std::string& name, const std::string& display_command, std::int64_t issued_at,
+                     std::optional<std::int64_t> expires_at, const std::string& credential) override {
+        return update(name, [&](stored_node& s) {
+            s.node.join_command = display_command;
+            s.node.join_issued_at = issued_at;
+            s.node.join_expires_at = expires_at;
+            s.node.updated_at = issued_at;
+            s.node.join_credential = credential;
+            return true;
+        });
+    }
+
+    bool clear_join_credential(const std::string& name, const std::string& credential) override {
+        return update(name, [&](stored_node& s) {
+            if (s.node.join_credential != credential) return false;
+            s.node.join_credential.clear();
+            return true;
+        });
+    }
+
+    std::string renew(const std::string& name, std::int64_t now,
+                      const std::function<std::pair<std::string, std::string>()>& issue) override {
+        std::string pem;
+        update(name, [&](stored_node& s) {
+            if (!s.pending_certificate_pem.empty() && certificate_still_valid(s.pending_certificate_pem, now)) {
+                pem = s.pending_certificate_pem;
+                return false;
+            }
+            auto [certificate, serial] = issue();
+            s.node.pending_serial = serial;
+            s.pending_certificate_pem = certificate;
+            s.node.updated_at = now;
+            pem = std::move(certificate);
+            return true;
+        });
+        return pem;
+    }
+
+    bool promote_certificate(const std::string& name, const std::string& serial) override {
+        return update(name, [&](stored_node& s) {
+            if (s.node.pending_serial.empty() || s.node.pending_serial != serial) return false;
+            s.node.certificate_serial = s.node.pending_serial;
+            s.certificate_pem = s.pending_certificate_pem;
+            s.node.pending_serial.clear();
+            s.pending_certificate_pem.clear();
+            return true;
+        });
+    }
+
+    bool approve(const std::string& name, std::int64_t now) override {
+        return decide(name, "enrolled", "approved by an operator", now);
+    }
+
+    bool deny(const std::string& name, std::int64_t now) override { return decide(name, "denied", "denied by an operator", now); }
+
+    bool allow_replacement(const std::string& name) override {
+        return update(name, [&](stored_node& s) {
+            s.node.replace_key_pin = s.node.conflict_key_pin.empty() ? "*" : s.node.conflict_key_pin;
+            return true;
+        });
+    }
+
+    bool remove(const std::string& name) override {
+        return apply([&](change& c) {
+            auto text = c.get(node_key(name));
+            if (!text) return false;
+            const auto s = node_from(*text);
+            c.erase(node_key(name));
+            // The machine-id is this node's no more (unless it already names another, which it never should).
+            if (auto owner = c.get(machine_key(s.node.machine_id)); owner && *owner == name) c.erase(machine_key(s.node.machine_id));
+            c.erase_prefix(journal_prefix(name));
+            return true;
+        });
+    }
+
+    bool record_steps(const std::string& name, const std::string& steps_json) override {
+        return update(name, [&](stored_node& s) {
+            s.node.steps_json = steps_json;
+            return true;
+        });
+    }
+
+    bool add_journal(const std::string& name, const std::vector<stored_excerpt>& excerpts, std::size_t keep) override {
+        return apply([&](change& c) {
+            auto text = c.get(node_key(name));
+            if (!text) return false;
+            auto s = node_from(*text);
+            const std::int64_t first_new = s.journal_seq + 1;
+            for (const auto& e : excerpts) {
+                ++s.journal_seq;
+                c.put(journal_key(name, s.journal_seq),
+                      json{{"unit", e.unit}, {"captured_at", e.captured_at}, {"excerpt", e.excerpt_json}}.dump());
+            }
+            // The newest `keep` stay: a node failing over and over does not grow the registry. Sequence numbers are
+            // dense from 1, so those before journal_seq - keep + 1 go.
+            const std::int64_t oldest_kept = s.journal_seq - static_cast<std::int64_t>(keep) + 1;
+            for (const auto& kv : client_.get_prefix(journal_prefix(name))) {
+                const auto seq = std::stoll(kv.key.substr(journal_prefix(name).size()));
+                if (seq < oldest_kept && seq < first_new) c.erase(kv.key);
+            }
+            for (std::int64_t seq = first_new; seq < oldest_kept; ++seq) c.erase(journal_key(name, seq));
+            c.put(node_key(name), node_text(s));
+            return true;
+        });
+    }
+
+    std::vector<stored_excerpt> journal(const std::string& name) override {
+        std::vector<stored_excerpt> out;
+        for (const auto& kv : client_.get_prefix(journal_prefix(name))) {
+            const auto j = json::parse(kv.value);
+            out.push_back({j.at("unit").get<std::string>(), j.at("captured_at").get<std::int64_t>(), j.at("excerpt").get<std::string>()});
+        }
+        return out;  // the keys' zero-padded sequence numbers sort oldest first
+    }
+
+    std::vector<std::tuple<std::string, std::string, std::int64_t>> history(const std::string& name) override {
+        std::vector<std::tuple<std::string, std::string, std::int64_t>> out;
+        auto kv = client_.get(node_key(name));
+        if (!kv) return out;
+        for (const auto& h : node_from(kv->value).history)
+            out.emplace_back(h.at(0).get<std::string>(), h.at(1).get<std::string>(), h.at(2).get<std::int64_t>());
+        return out;
+    }
+
+    std::optional<std::int64_t> data_version(bool) override {
+        // etcd's revision moves with every write, this coordinator's own too. Own writes that follow straight on
+        // from the revision last seen are taken as seen; any other movement is someone else's write.
+        const std::int64_t now = client_.revision();
+        std::lock_guard lock(version_mutex_);
+        if (now != seen_revision_) {
+            seen_revision_ = now;
+            ++version_;
+        }
+        return version_;
+    }
+
+private:
+    std::string token_key(const std::string& id) const { return prefix_ + "tokens/" + id; }
+    std::string node_key(const std::string& name) const { return prefix_ + "nodes/" + name; }
+    std::string machine_key(const std::string& id) const { return prefix_ + "machine-ids/" + id; }
+    std::string journal_prefix(const std::string& name) const { return prefix_ + "journal/" + name + "/"; }
+    std::string journal_key(const std::string& name, std::int64_t seq) const {
+        char digits[24];
+        std::snprintf(digits, sizeof digits, "%016lld", static_cast<long long>(seq));
+        return journal_prefix(name) + digits;
+    }
+    std::string counter_key() const { return prefix_ + "meta/next-node-number"; }
+
+    // Runs `work` on a fresh change until its transaction commits: each try sees what the one before lost to.
+    template <class Work>
+    auto apply(Work work) -> decltype(work(std::declval<change&>())) {
+        thread_local std::minstd_rand jitter{std::random_device{}()};
+        for (int attempt = 0; attempt < 200; ++attempt) {
+            change c(client_);
+            auto out = work(c);
+            std::int64_t revision = 0;
+            if (c.commit(revision)) {
+                note_own_write(revision);
+                return out;
+            }
+            std::this_thread::sleep_for(std::chrono::microseconds(jitter() % (1000 * (1 + std::min(attempt, 20)))));
+        }
+        throw registry_unavailable("the etcd registry is too busy: a change lost to others' changes 200 times in a row");
+    }
+
+    // A change of one node's stored form; `edit` returns false to write nothing. False when the node is unknown.
+    template <class Edit>
+    bool update(const std::string& name, Edit edit) {
+        return apply([&](change& c) {
+            auto text = c.get(node_key(name));
+            if (!text) return false;
+            auto s = node_from(*text);
+            if (!edit(s)) return false;
+            c.put(node_key(name), node_text(s));
+            return true;
+        });
+    }
+
+    bool decide(const std::string& name, std::string_view phase, std::string_view reason, std::int64_t now) {
+        return update(name, [&](stored_node& s) {
+            if (s.node.phase != "pending_approval") return false;
+            s.node.phase = phase;
+            s.node.reason = reason;
+            s.node.updated_at = now;
+            add_history(s, phase, reason, now);
+            return true;
+        });
+    }
+
+    void note_own_write(std::int64_t revision) {
+        if (revision == 0) return;  // nothing was written
+        std::lock_guard lock(version_mutex_);
+        if (revision == seen_revision_ + 1) seen_revision_ = revision;
+    }
+
+    enrollment_result enroll_in(change& c, const enrollment& req) {
+        enrollment_result result;
+        auto token_text_now = c.get(token_key(req.token_id));
+        if (!token_text_now) return result;  // unknown
+        auto token = token_from(*token_text_now);
+        if (!proto::constant_time_equal(token.secret_sha256, proto::sha256_hex(req.token_secret))) {
+            result.verdict = token_verdict::wrong_secret;
+            return result;
+        }
+        std::optional<stored_node> existing;
+        if (auto owner = c.get(machine_key(req.facts.machine_id)))
+            if (auto text = c.get(node_key(*owner))) existing = node_from(*text);
+
+        // The same enrollment asked again after its answer was lost: the same answer, nothing spent.
+        if (existing && !existing->node.key_pin.empty() && existing->node.key_pin == req.key_pin &&
+            existing->enrollment_token == req.token_id &&
+            (existing->node.phase == "enrolled" || existing->node.phase == "pending_approval" || existing->node.phase == "denied")) {
+            result.node = existing->node;
+            result.certificate_pem = existing->certificate_pem;
+            result.repeated = true;
+            if (existing->node.phase == "denied") {
+                result.verdict = token_verdict::denied;
+                return result;
+            }
+            if (certificate_still_valid(existing->certificate_pem, req.now)) {
+                result.verdict = existing->node.phase == "pending_approval" ? token_verdict::pending_approval : token_verdict::accepted;
+                return result;
+            }
+            result = {};
+        }
+        result.verdict = token_admits(token, req);
+        if (result.verdict != token_verdict::accepted) return result;
+
+        std::string name;
+        stored_node s;
+        if (existing) {
+            name = existing->node.name;
+            result.returning = true;
+            switch (returning_machine(req, existing->node)) {
+            case returning_kind::denied:
+                result.verdict = token_verdict::denied;
+                result.node = existing->node;
+                return result;
+            case returning_kind::conflict: {
+                auto note = describe_conflict(req, existing->node);
+                existing->node.conflict = note.text;
+                existing->node.conflict_key_pin = note.key_pin;
+                c.put(node_key(name), node_text(*existing));
+                result.verdict = note.verdict;
+                result.node = existing->node;
+                return result;
+            }
+            case returning_kind::new_key: result.replaced = true; break;
+            case returning_kind::same_key: break;
+            }
+            s = *existing;
+        } else {
+            // Skip numbers whose name someone already holds, and names of Nodes the cluster already has.
+            auto counter = c.get(counter_key());
+            std::int64_t next = counter ? std::stoll(*counter) : 1;
+            for (;; ++next) {
+                std::string candidate = req.name_prefix + "-" + std::to_string(next);
+                if (!c.get(node_key(candidate)) && !(req.name_taken && req.name_taken(candidate))) {
+                    name = std::move(candidate);
+                    break;
+                }
+            }
+            c.put(counter_key(), std::to_string(next + 1));
+            s.node.name = name;
+            s.node.machine_id = req.facts.machine_id;
+            c.put(machine_key(req.facts.machine_id), name);
+        }
+        const bool needs_approval = token.approval == approval_mode::required && (!existing || existing->node.phase == "pending_approval");
+        const std::string phase = needs_approval ? "pending_approval" : "enrolled";
+        auto [certificate_pem, certificate_serial] = req.issue_certificate(name);
+
+        auto& n = s.node;
+        n.serial = req.facts.serial;
+        n.model = req.facts.model;
+        n.arch = req.facts.arch;
+        n.address = req.address;
+        n.facts_json = req.facts.to_json().dump();
+        n.phase = phase;
+        n.reason.clear();
+        n.certificate_serial = certificate_serial;
+        n.enrolled_at = n.updated_at = req.now;
+        n.join_command.clear();
+        n.join_issued_at.reset();
+        n.join_expires_at.reset();
+        n.key_pin = req.key_pin;
+        n.conflict.clear();
+        n.conflict_key_pin.clear();
+        n.replace_key_pin.clear();
+        n.pending_serial.clear();
+        n.readiness.clear();
+        s.certificate_pem = certificate_pem;
+        s.pending_certificate_pem.clear();
+        s.enrollment_token = req.token_id;
+        add_history(s, phase, "", req.now);
+        c.put(node_key(name), node_text(s));
+
+        if (token.uses_left) --*token.uses_left;
+        ++token.used;
+        c.put(token_key(req.token_id), token_text(token));
+
+        result.verdict = needs_approval ? token_verdict::pending_approval : token_verdict::accepted;
+        result.certificate_pem = std::move(certificate_pem);
+        result.node = n;
+        return result;
+    }
+
+    etcd_client client_;
+    std::string prefix_;
+    std::mutex version_mutex_;
+    std::int64_t seen_revision_ = 0;
+    std::int64_t version_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<node_registry> open_etcd_registry(etcd_options options, std::string prefix) {
+    return std::make_unique<etcd_registry>(std::move(options), std::move(prefix));
+}
+
+}  // namespace graft::coordinator
