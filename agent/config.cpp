@@ -7,6 +7,7 @@
 #include "proto/log.hpp"
 #include "proto/pki.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <stdexcept>
 
@@ -22,6 +23,14 @@ boot_config boot_config::load(const std::string& path, bool token_required) {
             proto::parse_https_url(c.coordinator);
         } catch (const std::invalid_argument& e) {
             throw proto::validation_error("coordinator", e.what());
+        }
+        c.coordinators = r.string_list("coordinators");
+        for (const auto& url : c.coordinators) {
+            try {
+                proto::parse_https_url(url);
+            } catch (const std::invalid_argument& e) {
+                throw proto::validation_error("coordinators", e.what());
+            }
         }
         c.ca_pin = r.required_string("ca_pin");
         if (!proto::is_spki_pin(c.ca_pin))
@@ -41,8 +50,16 @@ boot_config boot_config::load(const std::string& path, bool token_required) {
 
 std::string boot_config::to_json_text() const {
     proto::json j{{"coordinator", coordinator}, {"ca_pin", ca_pin}};
+    if (!coordinators.empty()) j["coordinators"] = coordinators;
     if (!enrollment_token.empty()) j["enrollment_token"] = enrollment_token;
     return j.dump(2) + "\n";
+}
+
+std::vector<std::string> boot_config::urls() const {
+    std::vector<std::string> out{coordinator};
+    for (const auto& url : coordinators)
+        if (std::find(out.begin(), out.end(), url) == out.end()) out.push_back(url);
+    return out;
 }
 
 boot_config take_boot_config(const std::string& root, const std::string& explicit_path, const state_store& store) {

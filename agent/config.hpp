@@ -7,6 +7,7 @@
 // copy that holds a token again (the operator wrote a fresh one) replaces the saved copy the same way.
 
 #include <string>
+#include <vector>
 
 namespace graft::agent {
 
@@ -14,6 +15,9 @@ class state_store;
 
 struct boot_config {
     std::string coordinator;       // https://HOST:PORT
+    // Every coordinator of a fleet served by several (coordinator among them): the agent moves along the list when
+    // the one it talks to cannot answer. Empty with one coordinator.
+    std::vector<std::string> coordinators = {};
     std::string ca_pin;            // sha256:<hex> of the coordinator CA's SubjectPublicKeyInfo
     std::string enrollment_token;  // a secret: never logged; empty in a boot copy the agent has taken it from
 
@@ -21,6 +25,8 @@ struct boot_config {
     // token was moved off may lack enrollment_token when `token_required` is false.
     static boot_config load(const std::string& path, bool token_required = true);
     std::string to_json_text() const;
+    // coordinator, then the others of `coordinators`: the order the agent tries them in.
+    std::vector<std::string> urls() const;
 };
 
 // Where the agent looks for graft.json under the node's root, in order: Raspberry Pi OS bookworm and Ubuntu mount

@@ -96,8 +96,11 @@ std::string make_fresh_machine_id(const std::string& root) {
 class agent_run {
 public:
     agent_run(const run_options& options, boot_config config)
-        : options_(options), config_(std::move(config)), endpoint_(proto::parse_https_url(config_.coordinator)),
-          store_(options.root), retry_(options.backoff_initial, options.backoff_cap) {}
+        : options_(options), config_(std::move(config)), store_(options.root),
+          retry_(options.backoff_initial, options.backoff_cap) {
+        for (const auto& url : config_.urls()) endpoints_.push_back(proto::parse_https_url(url));
+        endpoint_ = endpoints_.front();
+    }
 
     net::awaitable<int> run() {
         store_.prepare();
@@ -256,13 +259,26 @@ private:
             }
             if (result && ((result->status < 500 && result->status != 429) || !retry_server_errors)) {
                 retry_.reset();
+                failures_in_row_ = 0;
                 co_return *result;
             }
-            auto wait = retry_.next();
-            if (result) {
-                problem = "HTTP " + std::to_string(result->status) + ": " + error_message(*result);
-                wait = std::max(wait, retry_after(*result, wait));
+            if (result) problem = "HTTP " + std::to_string(result->status) + ": " + error_message(*result);
+            // With several coordinators, the next one is asked at once; only after each has failed in turn does the
+            // agent wait.
+            if (endpoints_.size() > 1) {
+                const std::string from = endpoint_.host + ":" + endpoint_.port;
+                move_to_next_coordinator();
+                if (++failures_in_row_ % endpoints_.size() != 0) {
+                    proto::log(reported ? proto::log_level::debug : proto::log_level::warning,
+                               what + " failed at " + from + " (" + problem + "); asking the coordinator at " +
+                                   endpoint_.host + ":" + endpoint_.port + " instead",
+                               {{"GRAFT_NODE", state_.node_name}}, proto::message_id::coordinator_unreachable);
+                    reported = true;
+                    continue;
+                }
             }
+            auto wait = retry_.next();
+            if (result) wait = std::max(wait, retry_after(*result, wait));
             // The first failure in a row is a warning; the rest would only repeat it.
             auto level = reported ? proto::log_level::debug : proto::log_level::warning;
             proto::log(level, what + " failed, retrying in " + std::to_string(wait.count()) + " ms: " + problem,
@@ -374,6 +390,12 @@ private:
                                ", and with the fresh machine-id " + fresh + " this board enrolls as a new node",
                            {{"GRAFT_NODE", original}, {"GRAFT_MACHINE_ID", fresh}}, proto::message_id::cloned_card);
         state_ = agent_state{};
+    }
+
+    void move_to_next_coordinator() {
+        current_ = (current_ + 1) % endpoints_.size();
+        endpoint_ = endpoints_[current_];
+        if (node_tls_) node_connection_ = std::make_unique<proto::https_connection>(node_tls_->context(), endpoint_);
     }
 
     void use_node_identity() {
@@ -610,7 +632,10 @@ private:
 
     const run_options& options_;
     boot_config config_;
-    proto::https_endpoint endpoint_;
+    std::vector<proto::https_endpoint> endpoints_;  // every coordinator, in the order graft.json gives them
+    std::size_t current_ = 0;
+    proto::https_endpoint endpoint_;  // endpoints_[current_], the one asked now
+    std::size_t failures_in_row_ = 0;
     state_store store_;
     agent_state state_;
     backoff retry_;

@@ -14,9 +14,12 @@
 #include "coordinator/kube/kubeconfig.hpp"
 #include "coordinator/kube/node_watch.hpp"
 #include "coordinator/kube/readiness.hpp"
+#include "coordinator/status/metrics.hpp"
 #include "coordinator/status/table.hpp"
 #include "coordinator/store/etcd.hpp"
+#include "coordinator/store/leader_election.hpp"
 #include "coordinator/store/registry.hpp"
+#include "coordinator/store/shared_ca.hpp"
 #include "proto/cli.hpp"
 #include "proto/files.hpp"
 #include "proto/https_client.hpp"
@@ -30,6 +33,7 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -80,6 +84,8 @@ Commands:
         --etcd-cert FILE, --etcd-key FILE
                                   for etcd: the client certificate and key graft presents to it
         --etcd-prefix PREFIX      for etcd: the keys of this deployment (default: /graft/default/)
+        --certificate-key-file F  for etcd, on the second and later coordinators: the certificate-key file
+                                  the first one's init wrote, which opens the fleet's CA kept in etcd
       init makes no enrollment token: boot-config makes one when you are ready to flash.
   boot-config --config FILE [options]
       Create a fresh enrollment token and print a graft.json for the boot partition (it holds the token's
@@ -191,6 +197,21 @@ token_policy token_policy_flags(const proto::cli_args& args) {
 }
 
 // Creates, stores and prints a new enrollment token inside the graft.json a node reads from its boot partition.
+// The registry the config names: the SQLite file in the state directory, or the etcd cluster.
+etcd_options etcd_options_of(const registry_config& registry) {
+    etcd_options options;
+    options.endpoints = registry.etcd_endpoints;
+    options.ca_file = registry.etcd_ca;
+    options.cert_file = registry.etcd_cert;
+    options.key_file = registry.etcd_key;
+    return options;
+}
+
+std::unique_ptr<node_registry> open_registry(const coordinator_config& config) {
+    if (config.registry.backend != "etcd") return open_sqlite_registry(config.database_path());
+    return open_etcd_registry(etcd_options_of(config.registry), config.registry.etcd_prefix);
+}
+
 void print_boot_config(const coordinator_config& config, const certificate_authority& ca, node_registry& registry,
                        const token_policy& policy) {
     auto now = proto::clock::now();
@@ -199,6 +220,14 @@ void print_boot_config(const coordinator_config& config, const certificate_autho
     token.stored.allow = policy.allow;
     registry.add_token(token.stored);
     proto::json boot{{"coordinator", config.advertise_url()}, {"ca_pin", ca.pin()}, {"enrollment_token", token.text}};
+    if (config.registry.backend == "etcd") {
+        // Every coordinator of the fleet, this one first: the agent fails over along the list.
+        etcd_client etcd(etcd_options_of(config.registry));
+        std::vector<std::string> urls{config.advertise_url()};
+        for (auto& url : fleet_coordinators(etcd, config.registry.etcd_prefix))
+            if (url != urls.front()) urls.push_back(std::move(url));
+        boot["coordinators"] = urls;
+    }
     std::cout << boot.dump(2) << "\n";
     std::cerr << "graft-coordinator: enrollment token " << token.stored.id << " expires at "
               << proto::to_rfc3339(now + policy.ttl)
@@ -262,23 +291,12 @@ registry_config registry_flags(proto::cli_args& args) {
     return out;
 }
 
-// The registry the config names: the SQLite file in the state directory, or the etcd cluster.
-std::unique_ptr<node_registry> open_registry(const coordinator_config& config) {
-    if (config.registry.backend != "etcd") return open_sqlite_registry(config.database_path());
-    etcd_options options;
-    options.endpoints = config.registry.etcd_endpoints;
-    options.ca_file = config.registry.etcd_ca;
-    options.cert_file = config.registry.etcd_cert;
-    options.key_file = config.registry.etcd_key;
-    return open_etcd_registry(std::move(options), config.registry.etcd_prefix);
-}
-
 int init(const std::vector<std::string>& argv) {
     proto::cli_args args(argv,
                          {"dir", "advertise", "listen", "join-backend", "join-command", "kube-endpoint", "kube-token-file",
                           "kube-ca", "node-name-prefix", "kubeconfig", "join-token-ttl",
                           "k3s-node-token-file", "registry", "etcd-endpoints", "etcd-ca", "etcd-cert", "etcd-key",
-                          "etcd-prefix"},
+                          "etcd-prefix", "certificate-key-file"},
                          {});
     coordinator_config config;
     config.state_dir = std::filesystem::absolute(args.required("dir")).lexically_normal().string();
@@ -336,16 +354,61 @@ int init(const std::vector<std::string>& argv) {
     if (std::filesystem::exists(config_path))
         throw std::runtime_error(config_path + " already exists: this directory holds a coordinator already. "
                                  "Use `graft-coordinator boot-config --config " + config_path + "` for a new graft.json");
+
+    // With etcd, the fleet's CA may be there already (shared_ca.hpp): then this coordinator joins it. Checked before
+    // anything is written.
+    const auto key_file = args.value("certificate-key-file");
+    std::unique_ptr<etcd_client> etcd;
+    std::optional<std::string> shared_certificate;
+    const std::string& prefix = config.registry.etcd_prefix;
+    if (config.registry.backend == "etcd") {
+        etcd = std::make_unique<etcd_client>(etcd_options_of(config.registry));
+        shared_certificate = shared_ca_certificate(*etcd, prefix);
+        if (shared_certificate && !key_file)
+            throw proto::usage_error("etcd holds this fleet's CA under " + prefix + " already: give --certificate-key-file, "
+                                     "the certificate-key file the first coordinator's init wrote in its state directory");
+        if (!shared_certificate && key_file)
+            throw proto::usage_error("etcd holds no CA under " + prefix + " yet: the first coordinator's init makes it, "
+                                     "without --certificate-key-file");
+    } else if (key_file) {
+        throw proto::usage_error("--certificate-key-file is for --registry etcd");
+    }
+    std::string certificate_key;
+    if (key_file) {
+        certificate_key = proto::read_file(*key_file);
+        while (!certificate_key.empty() && std::isspace(static_cast<unsigned char>(certificate_key.back()))) certificate_key.pop_back();
+    }
+
     std::filesystem::create_directories(config.state_dir);
     std::filesystem::permissions(config.state_dir, std::filesystem::perms::owner_all);
-
-    auto ca = certificate_authority::create(config.state_dir, std::chrono::hours(24 * 3650));
+    auto ca = shared_certificate ? adopt_shared_ca(*etcd, prefix, config.state_dir, certificate_key)
+                                 : certificate_authority::create(config.state_dir, std::chrono::hours(24 * 3650));
+    const std::string key_path = config.state_dir + "/certificate-key";
+    if (etcd && !shared_certificate) {
+        try {
+            proto::write_file_atomic(key_path, share_ca(*etcd, prefix, ca) + "\n", 0600);
+        } catch (...) {
+            // Another init made the fleet's CA first: this one's goes, so init can run again and join it.
+            std::filesystem::remove(config.state_dir + "/ca.crt");
+            std::filesystem::remove(config.state_dir + "/ca.key");
+            throw;
+        }
+    }
+    // Each coordinator has a server certificate of its own, for the address its nodes dial, from the one CA.
     ca.issue_server_certificate(config.state_dir, host, std::chrono::hours(24 * 825));
     auto registry = open_registry(config);
+    if (etcd) announce_coordinator(*etcd, prefix, config.advertise_url());
     // Written last and 0600 (a static join token lives in it): its presence marks a finished init.
     proto::write_file_atomic(config_path, config.to_json_text(), 0600);
-    std::cerr << "graft-coordinator: initialised " << config.state_dir << " (CA " << ca.pin() << ")\n"
-              << "next: start it (systemctl start graft-coordinator, or graft-coordinator serve --config " << config_path
+    std::cerr << "graft-coordinator: initialised " << config.state_dir << " (CA " << ca.pin() << ")\n";
+    if (etcd && !shared_certificate)
+        std::cerr << "the fleet's CA is in etcd under " << prefix << ", sealed; to add a coordinator, copy " << key_path
+                  << " to it (as root, over ssh) and run init there with the same --etcd-* flags and\n"
+                  << "  --certificate-key-file FILE\n";
+    else if (shared_certificate)
+        std::cerr << "this coordinator serves the fleet under " << prefix << " in etcd with the others; "
+                  << "delete the certificate-key file you copied here once init is done\n";
+    std::cerr << "next: start it (systemctl start graft-coordinator, or graft-coordinator serve --config " << config_path
               << "), then make a graft.json for your cards:\n  graft-coordinator boot-config --config " << config_path
               << " --token-uses N > graft.json\n";
     return 0;
@@ -532,6 +595,7 @@ int serve(const std::vector<std::string>& argv) {
     std::optional<readiness_tracker> tracker;
     if (kube) {
         tracker.emplace(*registry, *joins);
+        if (config.registry.backend == "etcd") tracker->stand_by();  // until elected
         state.name_in_cluster = [&tracker](const std::string& name) { return tracker->in_cluster(name); };
         net::co_spawn(watch_io, watch_nodes(*kube, *tracker, *cluster, watch_settings), [](std::exception_ptr e) {
             if (!e) return;
@@ -542,6 +606,19 @@ int serve(const std::vector<std::string>& argv) {
             }
         });
         watcher = std::thread([&] { watch_io.run(); });
+    }
+    // With several coordinators, the Node watch runs in each (every one needs the cluster's names when it enrolls),
+    // and one elected coordinator acts on it.
+    std::unique_ptr<leader_election> election;
+    if (config.registry.backend == "etcd" && tracker) {
+        metrics().leading(false);
+        election = std::make_unique<leader_election>(
+            etcd_options_of(config.registry), config.registry.etcd_prefix + "leader", config.advertise_url(),
+            [&](bool leading) {
+                metrics().leading(leading);
+                if (leading) net::post(watch_io, [&] { tracker->take_over(); });
+                else tracker->stand_by();
+            });
     }
     struct stop_watcher {
         net::io_context& io;

@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 
 #include <climits>
+#include <stdexcept>
 
 namespace graft::proto {
 
@@ -112,6 +113,54 @@ std::optional<std::string> base64_decode(std::string_view text) {
         if (padding < 1) out.push_back(static_cast<char>(n & 0xff));
     }
     return out;
+}
+
+namespace {
+
+constexpr std::size_t gcm_nonce = 12, gcm_tag = 16;
+
+struct cipher_ctx {
+    EVP_CIPHER_CTX* p = EVP_CIPHER_CTX_new();
+    ~cipher_ctx() { EVP_CIPHER_CTX_free(p); }
+};
+
+const unsigned char* bytes(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
+
+}  // namespace
+
+std::string seal(std::string_view key, std::string_view plaintext, std::string_view context) {
+    if (key.size() != 32) throw std::invalid_argument("an AES-256 key is 32 bytes");
+    const auto nonce = random_bytes(gcm_nonce);
+    std::string out(nonce.begin(), nonce.end());
+    out.resize(gcm_nonce + plaintext.size() + gcm_tag);
+    auto* cipher = reinterpret_cast<unsigned char*>(out.data());
+    cipher_ctx ctx;
+    int len = 0;
+    openssl_check(ctx.p && EVP_EncryptInit_ex(ctx.p, EVP_aes_256_gcm(), nullptr, bytes(key), nonce.data()) == 1, "EVP_EncryptInit_ex");
+    openssl_check(EVP_EncryptUpdate(ctx.p, nullptr, &len, bytes(context), static_cast<int>(context.size())) == 1, "EVP_EncryptUpdate");
+    openssl_check(EVP_EncryptUpdate(ctx.p, cipher + gcm_nonce, &len, bytes(plaintext), static_cast<int>(plaintext.size())) == 1,
+                  "EVP_EncryptUpdate");
+    openssl_check(EVP_EncryptFinal_ex(ctx.p, cipher + gcm_nonce + len, &len) == 1, "EVP_EncryptFinal_ex");
+    openssl_check(EVP_CIPHER_CTX_ctrl(ctx.p, EVP_CTRL_GCM_GET_TAG, gcm_tag, cipher + gcm_nonce + plaintext.size()) == 1,
+                  "EVP_CTRL_GCM_GET_TAG");
+    return out;
+}
+
+std::optional<std::string> unseal(std::string_view key, std::string_view sealed, std::string_view context) {
+    if (key.size() != 32 || sealed.size() < gcm_nonce + gcm_tag) return std::nullopt;
+    const std::string_view nonce = sealed.substr(0, gcm_nonce), tag = sealed.substr(sealed.size() - gcm_tag),
+                           cipher = sealed.substr(gcm_nonce, sealed.size() - gcm_nonce - gcm_tag);
+    std::string plain(cipher.size(), '\0');
+    cipher_ctx ctx;
+    int len = 0;
+    openssl_check(ctx.p && EVP_DecryptInit_ex(ctx.p, EVP_aes_256_gcm(), nullptr, bytes(key), bytes(nonce)) == 1, "EVP_DecryptInit_ex");
+    if (EVP_DecryptUpdate(ctx.p, nullptr, &len, bytes(context), static_cast<int>(context.size())) != 1) return std::nullopt;
+    if (EVP_DecryptUpdate(ctx.p, reinterpret_cast<unsigned char*>(plain.data()), &len, bytes(cipher), static_cast<int>(cipher.size())) != 1)
+        return std::nullopt;
+    std::string tag_copy(tag);
+    if (EVP_CIPHER_CTX_ctrl(ctx.p, EVP_CTRL_GCM_SET_TAG, gcm_tag, tag_copy.data()) != 1) return std::nullopt;
+    if (EVP_DecryptFinal_ex(ctx.p, reinterpret_cast<unsigned char*>(plain.data()) + len, &len) != 1) return std::nullopt;
+    return plain;
 }
 
 }  // namespace graft::proto

@@ -1,5 +1,5 @@
 #pragma once
-// Small cryptographic helpers over OpenSSL: a CSPRNG, SHA-256, constant-time comparison.
+// Small cryptographic helpers over OpenSSL: a CSPRNG, SHA-256, constant-time comparison, AES-256-GCM sealing.
 
 #include <cstdint>
 #include <optional>
@@ -24,5 +24,11 @@ bool constant_time_equal(std::string_view a, std::string_view b);
 std::string base64_encode(std::string_view data);
 // Strict: nullopt on a character outside the alphabet, a wrong length or misplaced padding. Line breaks are skipped.
 std::optional<std::string> base64_decode(std::string_view text);
+
+// AES-256-GCM under a 32-byte `key`, with a fresh random 96-bit nonce: nonce || ciphertext || 128-bit tag. `context`
+// is authenticated, not encrypted: a sealed value opens only for the use it was sealed for.
+std::string seal(std::string_view key, std::string_view plaintext, std::string_view context);
+// nullopt when `sealed` was not sealed under this key and context, or was altered since.
+std::optional<std::string> unseal(std::string_view key, std::string_view sealed, std::string_view context);
 
 }  // namespace graft::proto

@@ -20,10 +20,31 @@ certificate_authority certificate_authority::load(const std::string& dir) {
     return certificate_authority(std::move(cert), std::move(key));
 }
 
-certificate_authority certificate_authority::create(const std::string& dir, std::chrono::hours lifetime) {
+namespace {
+
+void refuse_to_replace(const std::string& dir) {
     const std::string cert_path = dir + "/ca.crt", key_path = dir + "/ca.key";
     if (std::filesystem::exists(cert_path) || std::filesystem::exists(key_path))
         throw std::runtime_error(cert_path + " already exists; refusing to replace a CA that nodes trust");
+}
+
+}  // namespace
+
+certificate_authority certificate_authority::adopt(const std::string& dir, const std::string& cert_pem, const std::string& key_pem) {
+    refuse_to_replace(dir);
+    auto cert = proto::certificate_from_pem(cert_pem);
+    auto key = proto::private_key_from_pem(key_pem);
+    if (!proto::certificate_matches_key(*cert, *key)) throw std::runtime_error("the shared CA's key is not its certificate's key");
+    proto::write_file_atomic(dir + "/ca.key", proto::private_key_pem(*key), 0600);
+    proto::write_file_atomic(dir + "/ca.crt", proto::certificate_pem(*cert), 0644);
+    return certificate_authority(std::move(cert), std::move(key));
+}
+
+std::string certificate_authority::key_pem() const { return proto::private_key_pem(*key_); }
+
+certificate_authority certificate_authority::create(const std::string& dir, std::chrono::hours lifetime) {
+    const std::string cert_path = dir + "/ca.crt", key_path = dir + "/ca.key";
+    refuse_to_replace(dir);
     auto key = proto::generate_p256_key();
     proto::certificate_profile profile;
     profile.common_name = "graft coordinator CA";

@@ -15,6 +15,9 @@ public:
     static certificate_authority load(const std::string& dir);
     // Creates a new CA in `dir` (ca.key 0600, ca.crt) and returns it; refuses to overwrite an existing one.
     static certificate_authority create(const std::string& dir, std::chrono::hours lifetime);
+    // Takes the CA another coordinator of the same fleet made (its certificate and key, PEM) into `dir`, as create
+    // would have written it; refuses a key that is not the certificate's, and to overwrite a CA.
+    static certificate_authority adopt(const std::string& dir, const std::string& cert_pem, const std::string& key_pem);
 
     // A server certificate for the advertise host (an IP or DNS SAN), written with its key to `dir` as server.crt
     // (leaf then CA, the chain a pinning agent needs) and server.key (0600).
@@ -29,6 +32,8 @@ public:
 
     std::string ca_pem() const { return ca_pem_; }
     std::string pin() const { return pin_; }
+    // The CA's private key, PEM: only for sealing it into the shared registry (shared_ca.hpp).
+    std::string key_pem() const;
 
 private:
     proto::x509_ptr sign_client(EVP_PKEY& public_key, const std::string& name, const char* role,

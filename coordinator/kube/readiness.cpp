@@ -65,6 +65,14 @@ void readiness_tracker::revoke_credential(const node_record& node) {
     }
 }
 
+void readiness_tracker::take_over() {
+    acting_ = true;
+    if (!listed_once_) return;  // the watch's first list is still to come, and will be acted on
+    std::vector<node_readiness> nodes;
+    for (const auto& [name, node] : seen_) nodes.push_back(node);
+    listed(nodes);
+}
+
 bool readiness_tracker::in_cluster(const std::string& name) const {
     std::lock_guard lock(names_mutex_);
     return cluster_names_.contains(name);
@@ -75,6 +83,8 @@ void readiness_tracker::observed(const node_readiness& node) {
         std::lock_guard lock(names_mutex_);
         cluster_names_.insert(node.name);
     }
+    seen_[node.name] = node;
+    if (!acting_) return;
     auto known = registry_.find(node.name);
     if (!known) return;
     in_cluster_.insert(node.name);
@@ -122,6 +132,8 @@ void readiness_tracker::deleted(const std::string& name) {
         std::lock_guard lock(names_mutex_);
         cluster_names_.erase(name);
     }
+    seen_.erase(name);
+    if (!acting_) return;
     in_cluster_.erase(name);
     auto known = registry_.find(name);
     if (!known || known->phase == "deleted") return;
@@ -138,6 +150,10 @@ void readiness_tracker::listed(const std::vector<node_readiness>& nodes) {
         std::lock_guard lock(names_mutex_);
         cluster_names_ = present;
     }
+    seen_.clear();
+    for (const auto& n : nodes) seen_[n.name] = n;
+    listed_once_ = true;
+    if (!acting_) return;
     std::set<std::string> missing;
     for (const auto& name : in_cluster_)
         if (!present.count(name)) missing.insert(name);

@@ -14,7 +14,9 @@
 #include "proto/phases.hpp"
 #include "proto/time.hpp"
 
+#include <atomic>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -46,6 +48,11 @@ public:
     void listed(const std::vector<node_readiness>& nodes);
     // Whether the cluster has a Node of that name, graft's or not (so enrollment never hands that name out).
     bool in_cluster(const std::string& name) const;
+    // With several coordinators only the elected one acts on what it observes (phases, revocations); the others
+    // stand by, keeping what they observe. stand_by() may be called from any thread; take_over(), which acts on all
+    // that was observed as a fresh list would, from the watch thread. Acting is the default.
+    void stand_by() { acting_ = false; }
+    void take_over();
 
 private:
     // The cluster's word, through change_phase(); `readiness` is the Node's Ready condition in words, when it has one.
@@ -58,6 +65,9 @@ private:
     std::set<std::string> in_cluster_;
     mutable std::mutex names_mutex_;
     std::set<std::string> cluster_names_;  // every Node's name, guarded by names_mutex_
+    std::atomic<bool> acting_ = true;
+    std::map<std::string, node_readiness> seen_;  // every Node as last observed
+    bool listed_once_ = false;  // whether seen_ holds a list yet (before, an empty one would look like every Node gone)
 };
 
 }  // namespace graft::coordinator

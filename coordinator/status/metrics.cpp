@@ -148,6 +148,12 @@ std::string fleet_metrics::render(const node_snapshot* snapshot, const cluster_h
                 out += "graft_http_responses_total{endpoint=\"" + std::string(to_string(static_cast<endpoint>(e))) +
                        "\",code=\"" + std::to_string(c + 1) + "xx\"} " + std::to_string(n) + "\n";
 
+    if (const int leading = leading_.load(); leading >= 0) {
+        family(out, "graft_node_watch_leader", "gauge",
+               "1 while this coordinator leads the Node watch, of the coordinators sharing an etcd registry.");
+        out += "graft_node_watch_leader " + std::to_string(leading) + "\n";
+    }
+
     if (cluster) {
         const auto c = cluster->counters();
         family(out, "graft_node_watch_up", "gauge", "1 while the watch of the cluster's Nodes is running healthily.");

@@ -32,6 +32,8 @@ public:
     void enrollment(std::string_view outcome);
     void join_issued() { joins_issued_.fetch_add(1, std::memory_order_relaxed); }
     void join_revoked() { joins_revoked_.fetch_add(1, std::memory_order_relaxed); }
+    // With several coordinators: whether this one leads the Node watch (leader_election.hpp).
+    void leading(bool yes) { leading_ = yes ? 1 : 0; }
     // A request answered: how long from its header read to its answer written.
     void request(endpoint e, unsigned status, std::chrono::nanoseconds took);
 
@@ -48,6 +50,7 @@ private:
     };
     std::array<histogram, endpoint_count> requests_;
     std::atomic<std::uint64_t> joins_issued_{0}, joins_revoked_{0};
+    std::atomic<int> leading_{-1};  // -1: one coordinator alone, no election
     mutable std::mutex enrollments_mutex_;
     std::map<std::string, std::uint64_t, std::less<>> enrollments_;
 };

@@ -10,6 +10,7 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <algorithm>
 #include <mutex>
 #include <thread>
 
@@ -121,10 +122,12 @@ json etcd_client::call(const std::string& path, const json& body) {
         first = pool_->preferred;
     }
     std::string failures;
-    // Each member once, and then each once more after a pause: an election after a member stopped takes a moment.
+    // Each member once, and (by default) each once more after a pause: an election after a member stopped takes a
+    // moment.
     const std::size_t members = pool_->members.size();
-    for (std::size_t attempt = 0; attempt < 2 * members; ++attempt) {
-        if (attempt == members) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const std::size_t attempts = members * static_cast<std::size_t>(std::max(1, pool_->options.rounds));
+    for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
+        if (attempt > 0 && attempt % members == 0) std::this_thread::sleep_for(std::chrono::milliseconds(500));
         const std::size_t member = (first + attempt) % members;
         auto c = pool_->take(member);
         const std::string where = pool_->options.endpoints[member];
@@ -164,14 +167,20 @@ std::optional<etcd_kv> etcd_client::get(const std::string& key, std::int64_t* re
 }
 
 std::vector<etcd_kv> etcd_client::get_prefix(const std::string& prefix, std::int64_t* revision) {
+    return get_prefix(prefix, range_options{}, revision);
+}
+
+std::vector<etcd_kv> etcd_client::get_prefix(const std::string& prefix, const range_options& options, std::int64_t* revision) {
     std::vector<etcd_kv> out;
     const std::string end = prefix_end(prefix);
     std::string from = prefix;
-    std::int64_t at = 0;  // every page at the revision of the first
+    std::int64_t at = options.at_revision;  // every page at the revision of the first
     constexpr int page = 500;
     for (;;) {
         json request = {{"key", b64(from)}, {"range_end", b64(end)}, {"limit", page}};
-        if (at) request["revision"] = at;
+        if (at) request["revision"] = std::to_string(at);
+        if (options.keys_only) request["keys_only"] = true;
+        if (options.min_mod_revision) request["min_mod_revision"] = std::to_string(options.min_mod_revision);
         auto answer = call("/v3/kv/range", request);
         if (!at) at = number(answer["header"], "revision");
         const auto kvs = answer.value("kvs", json::array());

@@ -22,6 +22,8 @@ struct etcd_options {
     std::vector<std::string> endpoints;  // https://HOST:PORT of each member
     std::string ca_file, cert_file, key_file;
     std::chrono::seconds timeout{5};  // per request to one member
+    // How often each member is tried before a request fails: twice gives a cluster time to elect a new leader.
+    int rounds = 2;
 };
 
 struct etcd_kv {
@@ -67,7 +69,13 @@ public:
 
     std::optional<etcd_kv> get(const std::string& key, std::int64_t* revision = nullptr);
     // Every key starting with `prefix`, in key order, read at one revision (in pages).
+    struct range_options {
+        bool keys_only = false;               // no values: keys and revisions only
+        std::int64_t min_mod_revision = 0;    // only keys changed at or after this revision
+        std::int64_t at_revision = 0;         // read at this revision rather than the newest
+    };
     std::vector<etcd_kv> get_prefix(const std::string& prefix, std::int64_t* revision = nullptr);
+    std::vector<etcd_kv> get_prefix(const std::string& prefix, const range_options& options, std::int64_t* revision = nullptr);
     // The cluster's current revision: it changes with every write to it.
     std::int64_t revision();
     // All of `success` when every compare holds, else nothing; at most 128 operations (etcd's default limit).

@@ -1,5 +1,6 @@
 #include "support/coordinator_api.hpp"
 
+#include <atomic>
 #include <filesystem>
 
 namespace graft::test::api {
@@ -20,11 +21,16 @@ std::string enroll_body(const std::string& token, EVP_PKEY& key, const std::stri
 
 curl_result post(coordinator_process& c, const std::string& path, const std::string& body,
                  std::vector<std::string> extra) {
-    write(c.dir() / "body.json", body);
+    // A file of its own for each call, so tests may post from several threads at once.
+    static std::atomic<unsigned> calls = 0;
+    const std::string file = c.dir() / ("body-" + std::to_string(++calls) + ".json");
+    write(file, body);
     std::vector<std::string> args{"--cacert", c.ca_path(), "-X", "POST", "-H", "Content-Type: application/json",
-                                  "--data-binary", "@" + (c.dir() / "body.json")};
+                                  "--data-binary", "@" + file};
     args.insert(args.end(), extra.begin(), extra.end());
-    return curl(c.url() + path, args);
+    auto result = curl(c.url() + path, args);
+    std::filesystem::remove(file);
+    return result;
 }
 
 curl_result get(const coordinator_process& c, const std::string& path) {

@@ -9,7 +9,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <set>
+#include <thread>
 
 using namespace graft;
 using namespace graft::coordinator;
@@ -207,4 +209,27 @@ TEST_CASE("purging takes out tokens expired or revoked before the cutoff, and ke
     std::set<std::string> left;
     for (const auto& token : reg->tokens()) left.insert(token.id);
     CHECK(left == std::set<std::string>{live.stored.id, expired_just_now.stored.id});
+}
+
+TEST_CASE("concurrent enrollments with a single-use token admit exactly one machine", "[registry]") {
+    const test::registry_place at;
+    auto now = proto::clock::now();
+    auto t = proto::to_unix(now);
+    auto once = make_enrollment_token(now, std::chrono::hours(1), 1);
+    at.open()->add_token(once.stored);
+    // Two registries on the same store, as two coordinators have, each asked from several threads at once.
+    auto first = at.open(), second = at.open();
+    std::atomic<int> accepted = 0, used_up = 0;
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 16; ++i)
+        threads.emplace_back([&, i] {
+            auto verdict = (i % 2 ? first : second)->enroll(request(once, test::random_machine_id(), t)).verdict;
+            if (verdict == token_verdict::accepted) ++accepted;
+            if (verdict == token_verdict::used_up) ++used_up;
+        });
+    for (auto& thread : threads) thread.join();
+    CHECK(accepted == 1);
+    CHECK(used_up == 15);
+    CHECK(first->list().size() == 1);
+    CHECK(second->tokens().front().used == 1);
 }

@@ -1,0 +1,29 @@
+#pragma once
+// A node and a token as JSON, the same form whichever store keeps them: the etcd registry's values, and what
+// `migrate` carries from one registry to another. A node here is all a registry keeps of it, certificates and phase
+// history included, beyond the record the router sees.
+
+#include "coordinator/store/registry.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace graft::coordinator {
+
+struct stored_node {
+    node_record node;
+    std::string certificate_pem, pending_certificate_pem, enrollment_token;
+    nlohmann::json history = nlohmann::json::array();  // [phase, reason, at], oldest first
+    std::int64_t journal_seq = 0;                       // the etcd registry's last journal excerpt number
+};
+
+// A phase history longer than this keeps its newest entries: one etcd key stays well under its request limit.
+inline constexpr std::size_t history_kept = 1000;
+void add_history(stored_node& s, std::string_view phase, std::string_view reason, std::int64_t at);
+
+std::string node_text(const stored_node& s);
+// Strict: throws nlohmann::json::exception on a missing or mistyped field.
+stored_node node_from(const std::string& text);
+std::string token_text(const stored_token& t);
+stored_token token_from(const std::string& text);
+
+}  // namespace graft::coordinator

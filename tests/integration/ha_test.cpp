@@ -1,0 +1,237 @@
+// Several coordinators serving one fleet from a real etcd cluster (Debian's etcd-server, three members on 127.0.0.1):
+// the shared CA, single-use tokens spent once whichever coordinator is asked, enrollment going on while a coordinator
+// is killed and an etcd member stopped, and the Node watch's leader handing over. The cluster's side of the Node
+// watch is the Kubernetes API double (tests/support/kube_api_double.cpp).
+#include "proto/messages.hpp"
+#include "proto/pki.hpp"
+#include "support/coordinator_api.hpp"
+#include "support/etcd_cluster.hpp"
+#include "support/support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <set>
+#include <sstream>
+#include <thread>
+
+using namespace graft;
+using test::coordinator_process;
+
+namespace {
+
+std::vector<std::string> etcd_flags(const test::etcd_cluster& etcd, const std::string& prefix = "/graft/test/") {
+    return {"--registry", "etcd", "--etcd-endpoints", etcd.endpoints_flag(), "--etcd-ca", etcd.ca_file(),
+            "--etcd-cert", etcd.cert_file(), "--etcd-key", etcd.key_file(), "--etcd-prefix", prefix};
+}
+
+std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+}
+
+// A second coordinator for the fleet of `first`: init with the certificate-key file the first one's init wrote.
+std::vector<std::string> joining_flags(const test::etcd_cluster& etcd, const coordinator_process& first) {
+    return with(etcd_flags(etcd), {"--certificate-key-file", first.state_dir() + "/certificate-key"});
+}
+
+proto::json tokens(const coordinator_process& c) {
+    auto r = test::run({GRAFT_COORDINATOR_BIN, "tokens", "list", "--config", c.config_path(), "--json"});
+    REQUIRE(r.exit_code == 0);
+    return proto::parse_json(r.output.substr(r.output.find('[')));
+}
+
+// Every node the registry holds, as an operator lists them (from any coordinator: they share it).
+std::vector<proto::json> listed_nodes(const coordinator_process& c) {
+    auto r = test::api::get(c, "/v1/nodes?limit=10000");
+    REQUIRE(r.status == 200);
+    const auto listing = proto::parse_json(r.body);
+    return listing.at("nodes").get<std::vector<proto::json>>();
+}
+
+// An enrollment asked as an agent asks it: again after the Retry-After of a 429 or 503.
+test::curl_result enroll_as_agent(coordinator_process& c, const std::string& body) {
+    for (;;) {
+        auto r = test::api::post(c, "/v1/enroll", body);
+        if (r.status != 429 && r.status != 503) return r;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+}
+
+// A sample's value from the coordinator's /metrics; -1 when it has none (or does not answer).
+double metric(const coordinator_process& c, const std::string& name) {
+    auto r = test::api::get(c, "/metrics");
+    if (r.status != 200) return -1;
+    std::istringstream in(r.body);
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+    return -1;
+}
+
+}  // namespace
+
+TEST_CASE("a second coordinator opens the fleet's CA from etcd with the first one's certificate key, and only with it") {
+    test::etcd_cluster etcd(1);
+    coordinator_process first(etcd_flags(etcd));
+    CHECK(test::file_mode(first.state_dir() + "/certificate-key") == 0600);
+
+    // Without the key file, and with a wrong one: refused, saying what to give, and nothing written.
+    test::temp_dir second;
+    const std::string dir = second / "coordinator";
+    auto init = [&](std::vector<std::string> extra) {
+        return test::run(with({GRAFT_COORDINATOR_BIN, "init", "--dir", dir, "--advertise", "127.0.0.1:" + std::to_string(test::free_port()),
+                               "--join-backend", "kubeadm-cli"},
+                              with(etcd_flags(etcd), extra)));
+    };
+    auto missing = init({});
+    CHECK(missing.exit_code == 2);
+    CHECK_THAT(missing.output, Catch::Contains("--certificate-key-file") && Catch::Contains("/graft/test/"));
+    test::write(second / "wrong-key", std::string(64, '0') + "\n");
+    auto wrong = init({"--certificate-key-file", second / "wrong-key"});
+    CHECK(wrong.exit_code == 1);
+    CHECK_THAT(wrong.output, Catch::Contains("does not open the CA"));
+    CHECK_FALSE(std::filesystem::exists(dir + "/ca.key"));
+    CHECK_FALSE(std::filesystem::exists(dir + "/config.json"));
+
+    // With it: the same CA (agents pin one), a server certificate of its own for its own address.
+    coordinator_process other(joining_flags(etcd, first));
+    CHECK(test::read(other.ca_path()) == test::read(first.ca_path()));
+    CHECK(test::read(other.state_dir() + "/server.key") != test::read(first.state_dir() + "/server.key"));
+    CHECK(test::file_mode(other.state_dir() + "/ca.key") == 0600);
+    CHECK_FALSE(std::filesystem::exists(other.state_dir() + "/certificate-key"));
+
+    // A graft.json from either names both, the one that made it first.
+    const auto boot = proto::parse_json(other.boot_config());
+    CHECK(boot.at("coordinator") == other.url());
+    CHECK(boot.at("coordinators") == proto::json::array({other.url(), first.url()}));
+
+    // A node enrolled at one is known to the other, and its certificate speaks for it there.
+    first.start();
+    other.start();
+    auto node = test::api::enroll(first);
+    CHECK(test::api::post(other, "/v1/nodes/" + node.name + "/report", R"({"phase":"joining"})", node.curl_identity()).status == 200);
+    CHECK(test::api::get(first, "/v1/nodes/" + node.name).body.find("\"joining\"") != std::string::npos);
+}
+
+TEST_CASE("100 concurrent replays of a single-use token across two coordinators enroll exactly one machine") {
+    test::etcd_cluster etcd(3);
+    coordinator_process a(etcd_flags(etcd));
+    coordinator_process b(joining_flags(etcd, a));
+    a.start();
+    b.start();
+    const std::string once = a.boot_config({"--token-uses", "1"});
+    const std::string token = test::api::token_of(once);
+
+    std::vector<std::string> bodies;
+    for (int i = 0; i < 100; ++i) bodies.push_back(test::api::enroll_body(token, *proto::generate_p256_key()));
+    std::vector<test::curl_result> answers(100);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 100; ++i)
+        threads.emplace_back([&, i] { answers[i] = enroll_as_agent(i % 2 ? b : a, bodies[i]); });
+    for (auto& t : threads) t.join();
+
+    int accepted = 0, used_up = 0;
+    for (const auto& r : answers) {
+        if (r.status == 200) ++accepted;
+        else if (r.status == 401 && test::api::error_code(r) == "enrollment_token_used_up") ++used_up;
+        else FAIL("unexpected answer " + std::to_string(r.status) + ": " + r.body);
+    }
+    CHECK(accepted == 1);
+    CHECK(used_up == 99);
+    // Each coordinator's listing catches up with the other's writes within a second.
+    CHECK(test::eventually([&] { return listed_nodes(a).size() == 1 && listed_nodes(b).size() == 1; }, std::chrono::seconds(5)));
+    for (const auto& t : tokens(b))
+        if (token.rfind(t.at("id").get<std::string>() + ".", 0) == 0) {
+            CHECK(t.at("used") == 1);
+            CHECK(t.at("uses_left") == 0);
+        }
+}
+
+TEST_CASE("200 agents enroll across two coordinators while one is killed and an etcd member stopped, and none is lost") {
+    test::etcd_cluster etcd(3);
+    coordinator_process a(etcd_flags(etcd));
+    coordinator_process b(joining_flags(etcd, a));
+    a.start();
+    b.start();
+    const std::string boot = a.boot_config();  // made now that both are in etcd's list
+    test::write(a.dir() / "fleet.json", boot);
+    REQUIRE(proto::parse_json(boot).at("coordinators").size() == 2);
+
+    const std::string record = a.dir() / "enrolled";
+    test::child fleet({GRAFT_FLEET_BIN, "--boot-config", a.dir() / "fleet.json", "--nodes", "200", "--concurrency", "20", "--sources", "50",
+                       "--enroll-only", "--record", record},
+                      a.dir() / "fleet.log", a.env());
+    // Once enrollments are under way: the coordinator half the agents talk to dies, and so does a member of etcd.
+    REQUIRE(test::eventually([&] { return metric(a, "graft_enrollments_total{outcome=\"accepted\"}") >= 1; },
+                             std::chrono::seconds(30)));
+    a.kill9();
+    etcd.stop(2);
+    CHECK(fleet.wait(std::chrono::seconds(80)) == 0);
+    const std::string output = test::read(a.dir() / "fleet.log");
+    INFO(output);
+    CHECK_THAT(output, Catch::Contains("200 completed, 0 failed"));
+
+    // Every acknowledged enrollment is there, under the name it was given, each name once.
+    REQUIRE(test::eventually([&] { return listed_nodes(b).size() >= 200; }, std::chrono::seconds(5)));
+    CHECK(listed_nodes(b).size() == 200);
+    std::istringstream acknowledged(test::read(record));
+    std::set<std::string> names;
+    for (std::string name, machine_id; acknowledged >> name >> machine_id;) {
+        CHECK(names.insert(name).second);
+        auto details = test::api::get(b, "/v1/nodes/" + name + "/details");
+        REQUIRE(details.status == 200);
+        CHECK(proto::parse_json(details.body).at("facts").at("machine_id") == machine_id);
+    }
+    CHECK(names.size() == 200);
+    // The token counted each node once: an enrollment asked again after its coordinator died spent nothing more.
+    for (const auto& t : tokens(b))
+        if (test::api::token_of(boot).rfind(t.at("id").get<std::string>() + ".", 0) == 0)
+            CHECK(t.at("used") == 200);
+
+    // The member comes back and catches up; the killed coordinator starts again and sees the same fleet.
+    etcd.start(2);
+    a.start();
+    CHECK(listed_nodes(a).size() == 200);
+    CHECK(test::eventually([&] { return etcd.healthy(2); }));
+}
+
+TEST_CASE("one coordinator leads the Node watch, and when it is killed the other takes over and marks nodes ready") {
+    test::etcd_cluster etcd(3);
+    test::kube_api_process api;
+    auto make = [&](std::vector<std::string> flags) {
+        auto c = std::make_unique<coordinator_process>(with(flags, {"--join-backend", "kubeadm", "--kubeconfig", api.kubeconfig()}));
+        c->add_serve_flags({"--watch-timeout", "5", "--kube-retry-max-ms", "2000"});
+        c->add_env("STUB_KUBE_API_DIR", api.api_dir());
+        return c;
+    };
+    auto a = make(etcd_flags(etcd));
+    auto b = make(joining_flags(etcd, *a));
+    a->start();
+    b->start();
+
+    std::vector<coordinator_process*> both{a.get(), b.get()};
+    auto leaders = [&] {
+        int n = 0;
+        for (auto* c : both) n += metric(*c, "graft_node_watch_leader") == 1;
+        return n;
+    };
+    REQUIRE(test::eventually([&] { return leaders() == 1; }, std::chrono::seconds(20)));
+    auto* leader = metric(*a, "graft_node_watch_leader") == 1 ? a.get() : b.get();
+    auto* other = leader == a.get() ? b.get() : a.get();
+    CHECK(metric(*other, "graft_node_watch_leader") == 0);
+
+    // A node that has joined, whose Node turns Ready only once the leader is gone.
+    const std::string machine_id = test::random_machine_id();
+    auto node = test::api::enroll(*other, "raspberrypi", machine_id);
+    for (const char* phase : {R"({"phase":"joining"})", R"({"phase":"joined"})"})
+        REQUIRE(test::api::post(*other, "/v1/nodes/" + node.name + "/report", phase, node.curl_identity()).status == 200);
+    leader->kill9();
+    REQUIRE(api.call("POST", "/_test/nodes/" + node.name + "/ready?status=True&machine=" + machine_id).status == 200);
+
+    // The lease of the killed leader runs out (6 s), and the other leads within a second or two of that.
+    CHECK(test::eventually([&] { return metric(*other, "graft_node_watch_leader") == 1; }, std::chrono::seconds(15)));
+    CHECK(test::eventually([&] {
+        return test::api::get(*other, "/v1/nodes/" + node.name).body.find("\"ready\"") != std::string::npos;
+    }, std::chrono::seconds(15)));
+    CHECK_THAT(other->log(), Catch::Contains("leads the Node watch now"));
+}
