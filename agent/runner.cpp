@@ -247,7 +247,9 @@ private:
                 else
                     result = co_await proto::https_call(tls, endpoint_, method, target, body, options_.request_timeout);
             } catch (const std::exception& e) {
-                problem = e.what();
+                // A system_error's what() carries Asio's source location; the code's message is what a reader wants.
+                auto* failure = dynamic_cast<const boost::system::system_error*>(&e);
+                problem = failure ? failure->code().message() : e.what();
                 if (problem.find("certificate verify failed") != std::string::npos)
                     problem += " (the coordinator's certificate does not chain to the CA pinned in graft.json, "
                                "or does not name " + endpoint_.host + ")";

@@ -18,6 +18,7 @@
 #include "coordinator/status/table.hpp"
 #include "coordinator/store/etcd.hpp"
 #include "coordinator/store/leader_election.hpp"
+#include "coordinator/store/migration.hpp"
 #include "coordinator/store/registry.hpp"
 #include "coordinator/store/shared_ca.hpp"
 #include "proto/cli.hpp"
@@ -124,6 +125,12 @@ Commands:
         --enroll-rate R           enrollments per second per address, sustained (default: 5)
         --enroll-burst N          enrollments one address may make at once (default: 60); beyond the
                                   bucket, 429 with Retry-After
+  migrate --from sqlite:DIR --to etcd --etcd-endpoints URLS --etcd-ca F --etcd-cert F --etcd-key F
+          [--etcd-prefix PREFIX]
+      Move the coordinator in DIR from its SQLite registry into etcd, to serve the fleet from several
+      coordinators (docs/ha.md). It may be running: its writes wait during the copy. The copy is read back
+      and compared; then the SQLite registry refuses all writes, DIR/config.json names etcd, and the CA is
+      sealed into etcd as init does. Restart the coordinator afterwards.
   operator add NAME --config FILE [--out FILE] [--lifetime DURATION]
       Issue an operator's credentials: a client certificate that reads the fleet, in a file (0600) that
       `get`, `describe`, `logs` and the dashboard use from any machine.
@@ -266,16 +273,16 @@ std::pair<std::string, std::string> host_port_flag(const std::string& value, con
 }
 
 // --registry and the --etcd-* flags; the files are made absolute, as serve runs from another directory.
-registry_config registry_flags(proto::cli_args& args) {
+registry_config registry_flags(proto::cli_args& args, const std::string& flag = "registry") {
     registry_config out;
-    out.backend = args.value("registry").value_or("sqlite");
+    out.backend = args.value(flag).value_or("sqlite");
     const char* etcd_flags[] = {"etcd-endpoints", "etcd-ca", "etcd-cert", "etcd-key", "etcd-prefix"};
     if (out.backend == "sqlite") {
-        for (const char* flag : etcd_flags)
-            if (args.value(flag)) throw proto::usage_error(std::string("--") + flag + " is for --registry etcd");
+        for (const char* etcd_flag : etcd_flags)
+            if (args.value(etcd_flag)) throw proto::usage_error(std::string("--") + etcd_flag + " is for --" + flag + " etcd");
         return out;
     }
-    if (out.backend != "etcd") throw proto::usage_error("--registry must be sqlite or etcd, got '" + out.backend + "'");
+    if (out.backend != "etcd") throw proto::usage_error("--" + flag + " must be sqlite or etcd, got '" + out.backend + "'");
     for (const auto& url : proto::split_list(args.required("etcd-endpoints"), ',')) {
         if (url.rfind("https://", 0) != 0)
             throw proto::usage_error("--etcd-endpoints: '" + url + "' is not https://HOST:PORT (graft speaks to etcd over TLS only)");
@@ -690,6 +697,52 @@ int serve(const std::vector<std::string>& argv) {
     return 0;
 }
 
+// `migrate --from sqlite:DIR --to etcd ...`: see the usage text, and migration.hpp.
+int migrate(const std::vector<std::string>& argv) {
+    proto::cli_args args(argv, {"from", "to", "etcd-endpoints", "etcd-ca", "etcd-cert", "etcd-key", "etcd-prefix"}, {});
+    const std::string from = args.required("from");
+    if (!from.starts_with("sqlite:") || from.size() == 7)
+        throw proto::usage_error("--from takes sqlite:DIR, DIR being the coordinator's state directory (holding config.json)");
+    if (args.required("to") != "etcd") throw proto::usage_error("--to must be etcd");
+    const registry_config target = registry_flags(args, "to");
+    const std::string config_path = std::filesystem::absolute(from.substr(7)).lexically_normal().string() + "/config.json";
+    auto config = coordinator_config::load(config_path);
+    if (config.registry.backend != "sqlite")
+        throw std::runtime_error(config_path + " names an etcd registry already: there is nothing to migrate");
+    auto ca = certificate_authority::load(config.state_dir);
+    const std::string& prefix = target.etcd_prefix;
+    etcd_client etcd(etcd_options_of(target));
+    if (!etcd.get_prefix(prefix, {.keys_only = true}).empty())
+        throw std::runtime_error("etcd holds keys under " + prefix + " already: migrate into a prefix no fleet uses "
+                                 "(--etcd-prefix)");
+
+    // Read whole under the registry's write lock; copied; read back and compared; only then frozen.
+    sqlite_snapshot source(config.database_path());
+    const auto& contents = source.contents();
+    const std::string key_path = config.state_dir + "/certificate-key";
+    try {
+        import_etcd_registry(etcd, prefix, contents);
+        if (export_etcd_registry(etcd, prefix) != contents)
+            throw std::runtime_error("the copy in etcd differs from " + config.database_path() + " when read back");
+        proto::write_file_atomic(key_path, share_ca(etcd, prefix, ca) + "\n", 0600);
+        announce_coordinator(etcd, prefix, config.advertise_url());
+    } catch (...) {
+        etcd.txn({}, {etcd_op::erase_prefix(prefix)});  // nothing half-copied is left to be taken for a fleet
+        throw;
+    }
+    const std::string when = proto::to_rfc3339(proto::clock::now());
+    source.freeze("this registry moved to etcd (" + prefix + ") at " + when + " (graft-coordinator migrate); " +
+                  config_path + " names etcd now: restart the coordinator");
+    config.registry = target;
+    proto::write_file_atomic(config_path, config.to_json_text(), 0600);
+    std::cerr << "graft-coordinator: copied " << contents.at("nodes").size() << " node(s) and " << contents.at("tokens").size()
+              << " enrollment token(s) into etcd under " << prefix << ", and read them back alike.\n"
+              << config.database_path() << " refuses writes from now on, and " << config_path << " names etcd.\n"
+              << "next: restart the coordinator (systemctl restart graft-coordinator); to add another, copy " << key_path
+              << " to it and run init there with the same --etcd-* flags and --certificate-key-file FILE (docs/ha.md)\n";
+    return 0;
+}
+
 // The table of `get nodes`, as root on the coordinator sees it; kept for the scripts that call it by this name.
 int status(const std::vector<std::string>& argv) {
     proto::cli_args args(argv, {"config"}, {"json"});
@@ -712,6 +765,7 @@ int run_command_line(const std::vector<std::string>& args) {
         if (command == "tokens") return tokens(rest);
         if (command == "nodes") return nodes(rest);
         if (command == "operator") return operator_command(rest);
+        if (command == "migrate") return migrate(rest);
         if (command == "get") return get_command(rest);
         if (command == "describe") return describe_command(rest);
         if (command == "logs") return logs_command(rest);

@@ -109,6 +109,19 @@ etcd_client::etcd_client(etcd_options options) : pool_(std::make_unique<pool>())
     pool_->ca_pem = proto::read_file(options.ca_file);
     pool_->cert_pem = proto::read_file(options.cert_file);
     pool_->key_pem = proto::read_file(options.key_file);
+    // Read once now, so that a wrong file is named before anything is asked of etcd.
+    std::unique_ptr<proto::client_tls> tls;
+    try {
+        tls = proto::client_tls::trusting(pool_->ca_pem);
+    } catch (const std::exception& e) {
+        throw std::runtime_error(options.ca_file + " is not the CA certificate etcd's certificates chain to: " + e.what());
+    }
+    try {
+        tls->use_identity(pool_->cert_pem, pool_->key_pem);
+    } catch (const std::exception& e) {
+        throw std::runtime_error(options.cert_file + " and " + options.key_file + " are not a client certificate and its key " +
+                                 "for etcd: " + e.what());
+    }
     pool_->options = std::move(options);
 }
 
@@ -151,7 +164,7 @@ json etcd_client::call(const std::string& path, const json& body) {
             }
             failures += "\n  " + where + ": HTTP " + std::to_string(result.status) + " " + message;
         } catch (const boost::system::system_error& e) {
-            failures += "\n  " + where + ": " + e.what();
+            failures += "\n  " + where + ": " + e.code().message();  // what() would add Asio's source location
         } catch (const json::exception& e) {
             failures += "\n  " + where + ": an answer that is not JSON (" + e.what() + ")";
         }

@@ -1,5 +1,6 @@
 // The two programs' command lines as a user meets them: help, mistakes, and nothing half-done after one.
 #include "proto/json_fields.hpp"
+#include "support/etcd_cluster.hpp"
 #include "support/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -24,6 +25,48 @@ TEST_CASE("an unknown command or option is named, with exit code 2") {
     r = test::run({GRAFT_AGENT_BIN, "run", "--config", "x", "--rot", "/"});
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.output, Catch::Contains("unknown option --rot"));
+}
+
+TEST_CASE("init with bad registry flags names the flag and creates nothing") {
+    test::temp_dir dir;
+    const std::vector<std::string> base{GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443",
+                                        "--join-backend", "kubeadm-cli"};
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+        {{"--registry", "postgres"}, "--registry must be sqlite or etcd"},
+        {{"--etcd-endpoints", "https://127.0.0.1:2379"}, "--etcd-endpoints is for --registry etcd"},
+        {{"--certificate-key-file", dir / "key"}, "--certificate-key-file is for --registry etcd"},
+        {{"--registry", "etcd", "--etcd-ca", "a", "--etcd-cert", "b", "--etcd-key", "c"}, "--etcd-endpoints"},
+        {{"--registry", "etcd", "--etcd-endpoints", "http://127.0.0.1:2379", "--etcd-ca", "a", "--etcd-cert", "b", "--etcd-key", "c"},
+         "'http://127.0.0.1:2379' is not https://HOST:PORT"},
+        {{"--registry", "etcd", "--etcd-endpoints", "https://127.0.0.1:2379", "--etcd-ca", "a", "--etcd-cert", "b", "--etcd-key", "c",
+          "--etcd-prefix", "graft"},
+         "--etcd-prefix must start and end with '/'"},
+    };
+    for (const auto& [flags, says] : cases) {
+        auto argv = base;
+        argv.insert(argv.end(), flags.begin(), flags.end());
+        auto r = test::run(argv);
+        INFO(r.output);
+        CHECK(r.exit_code == 2);
+        CHECK_THAT(r.output, Catch::Contains(says));
+        CHECK_FALSE(std::filesystem::exists(dir / "c"));
+    }
+    // A file that holds no certificate, and etcd that cannot be reached: each said, and nothing made.
+    const test::etcd_cluster etcd(1);
+    test::write(dir / "none.pem", "");
+    const std::string nowhere = "https://127.0.0.1:" + std::to_string(test::free_port());
+    auto init = [&](const std::string& endpoint, const std::string& ca) {
+        return test::run({GRAFT_COORDINATOR_BIN, "init", "--dir", dir / "c", "--advertise", "127.0.0.1:18443", "--join-backend",
+                          "kubeadm-cli", "--registry", "etcd", "--etcd-endpoints", endpoint, "--etcd-ca", ca, "--etcd-cert",
+                          etcd.cert_file(), "--etcd-key", etcd.key_file()});
+    };
+    auto r = init(etcd.endpoints_flag(), dir / "none.pem");
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains(dir / "none.pem") && Catch::Contains("is not the CA certificate"));
+    r = init(nowhere, etcd.ca_file());
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains("no etcd member could answer") && Catch::Contains(nowhere + ": Connection refused"));
+    CHECK_FALSE(std::filesystem::exists(dir / "c/config.json"));
 }
 
 TEST_CASE("init with a bad --advertise names it and creates nothing") {
@@ -106,6 +149,13 @@ TEST_CASE("an agent with a broken graft.json names the field and writes no state
     auto r = test::run({GRAFT_AGENT_BIN, "run", "--config", dir / "graft.json", "--root", dir / "node"});
     CHECK(r.exit_code == 1);
     CHECK_THAT(r.output, Catch::Contains(dir / "graft.json") && Catch::Contains("field 'ca_pin'"));
+    CHECK_FALSE(std::filesystem::exists(dir / "node/var/lib/graft"));
+
+    test::write(dir / "graft.json", R"({"coordinator": "https://127.0.0.1:1", "coordinators": ["https://127.0.0.1:1", "10.0.0.2:8443"],
+                                        "ca_pin": "sha256:)" + std::string(64, 'a') + R"(", "enrollment_token": "x"})");
+    r = test::run({GRAFT_AGENT_BIN, "run", "--config", dir / "graft.json", "--root", dir / "node"});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains("field 'coordinators'") && Catch::Contains("10.0.0.2:8443"));
     CHECK_FALSE(std::filesystem::exists(dir / "node/var/lib/graft"));
 
     r = test::run({GRAFT_AGENT_BIN, "run", "--config", dir / "missing.json", "--root", dir / "node"});

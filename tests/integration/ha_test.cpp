@@ -20,9 +20,16 @@ using test::coordinator_process;
 
 namespace {
 
+// Where etcd is and how to reach it; etcd_flags adds init's --registry etcd.
+std::vector<std::string> etcd_connection(const test::etcd_cluster& etcd, const std::string& prefix = "/graft/test/") {
+    return {"--etcd-endpoints", etcd.endpoints_flag(), "--etcd-ca", etcd.ca_file(), "--etcd-cert", etcd.cert_file(),
+            "--etcd-key", etcd.key_file(), "--etcd-prefix", prefix};
+}
+
 std::vector<std::string> etcd_flags(const test::etcd_cluster& etcd, const std::string& prefix = "/graft/test/") {
-    return {"--registry", "etcd", "--etcd-endpoints", etcd.endpoints_flag(), "--etcd-ca", etcd.ca_file(),
-            "--etcd-cert", etcd.cert_file(), "--etcd-key", etcd.key_file(), "--etcd-prefix", prefix};
+    auto flags = etcd_connection(etcd, prefix);
+    flags.insert(flags.begin(), {"--registry", "etcd"});
+    return flags;
 }
 
 std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
@@ -234,4 +241,79 @@ TEST_CASE("one coordinator leads the Node watch, and when it is killed the other
         return test::api::get(*other, "/v1/nodes/" + node.name).body.find("\"ready\"") != std::string::npos;
     }, std::chrono::seconds(15)));
     CHECK_THAT(other->log(), Catch::Contains("leads the Node watch now"));
+}
+
+TEST_CASE("an agent whose first coordinator is down enrolls and joins through the next one in graft.json at once") {
+    test::etcd_cluster etcd(1);
+    coordinator_process a(etcd_flags(etcd));
+    coordinator_process b(joining_flags(etcd, a));
+    b.start();  // a is down: initialised, never started
+    const std::string root = a.dir() / "node", config = root + "/boot/firmware/graft.json", log = a.dir() / "node.log";
+    test::make_node_root(root);
+    test::write(config, a.boot_config());  // a first, then b
+    test::child agent({GRAFT_AGENT_BIN, "run", "--config", config, "--root", root, "--join-command",
+                       std::string(GRAFT_FIXTURES_DIR) + "/fake-kubeadm", "--retry-initial-ms", "5000", "--retry-max-ms",
+                       "5000", "--exit-when-ready"},
+                      log, b.env());
+    // Well within the five seconds a retry of the same coordinator would wait.
+    CHECK(agent.wait(std::chrono::seconds(4)) == 0);
+    INFO(test::read(log));
+    CHECK_THAT(test::read(log), Catch::Contains("asking the coordinator at 127.0.0.1:" + std::to_string(b.port()) + " instead"));
+    CHECK(proto::parse_json(test::read(root + "/var/lib/graft/state.json")).at("phase") == "joined");
+    CHECK(listed_nodes(b).size() == 1);
+}
+
+TEST_CASE("migrate moves a running coordinator's fleet into etcd: the same nodes and token uses, the old registry frozen") {
+    test::etcd_cluster etcd(1);
+    coordinator_process c;
+    c.start();
+    const std::string five = c.boot_config({"--token-uses", "5"});
+    std::vector<test::api::enrolled_node> enrolled;
+    for (int i = 0; i < 3; ++i) enrolled.push_back(test::api::enroll(c, "raspberrypi", test::random_machine_id(), five));
+    REQUIRE(test::api::post(c, "/v1/nodes/" + enrolled[0].name + "/report", R"({"phase":"joining"})", enrolled[0].curl_identity()).status == 200);
+    const auto before = listed_nodes(c);
+
+    // Refused: a --from that is not sqlite:DIR; a prefix that holds keys already. Neither changes anything.
+    auto bad = test::run(with({GRAFT_COORDINATOR_BIN, "migrate", "--from", c.state_dir(), "--to", "etcd"}, etcd_connection(etcd)));
+    CHECK(bad.exit_code == 2);
+    CHECK_THAT(bad.output, Catch::Contains("--from takes sqlite:DIR"));
+    coordinator_process squatter(etcd_flags(etcd, "/graft/taken/"));
+    auto taken = test::run(with({GRAFT_COORDINATOR_BIN, "migrate", "--from", "sqlite:" + c.state_dir(), "--to", "etcd"},
+                                etcd_connection(etcd, "/graft/taken/")));
+    CHECK(taken.exit_code == 1);
+    CHECK_THAT(taken.output, Catch::Contains("holds keys under /graft/taken/ already"));
+    CHECK(proto::parse_json(test::read(c.config_path())).contains("registry") == false);
+    CHECK(test::api::enroll(c, "raspberrypi", test::random_machine_id(), five).name == "node-4");  // still writable
+
+    // While it runs.
+    auto moved = test::run(with({GRAFT_COORDINATOR_BIN, "migrate", "--from", "sqlite:" + c.state_dir(), "--to", "etcd"},
+                                etcd_connection(etcd)));
+    INFO(moved.output);
+    REQUIRE(moved.exit_code == 0);
+    CHECK_THAT(moved.output, Catch::Contains("copied 4 node(s)"));
+    CHECK(proto::parse_json(test::read(c.config_path())).at("registry").at("backend") == "etcd");
+
+    // The old process writes nowhere now: its registry refuses, and the agent is told to come back.
+    auto refused = test::api::post(c, "/v1/enroll", test::api::enroll_body(test::api::token_of(five), *proto::generate_p256_key()));
+    CHECK(refused.status >= 500);
+
+    // Restarted on etcd: the same fleet, the token's five uses four spent, the nodes' certificates good.
+    c.stop();
+    c.start();
+    const auto after = listed_nodes(c);
+    REQUIRE(after.size() == before.size() + 1);
+    for (std::size_t i = 0; i < before.size(); ++i) {
+        CHECK(after[i].at("name") == before[i].at("name"));
+        CHECK(after[i].at("phase") == before[i].at("phase"));
+        CHECK(after[i].at("enrolled_at") == before[i].at("enrolled_at"));
+    }
+    CHECK(test::api::post(c, "/v1/nodes/" + enrolled[1].name + "/report", R"({"phase":"joining"})", enrolled[1].curl_identity()).status == 200);
+    CHECK(test::api::enroll(c, "raspberrypi", test::random_machine_id(), five).name == "node-5");
+    auto sixth = test::api::post(c, "/v1/enroll", test::api::enroll_body(test::api::token_of(five), *proto::generate_p256_key()));
+    CHECK(sixth.status == 401);
+    CHECK(test::api::error_code(sixth) == "enrollment_token_used_up");
+
+    // Another coordinator joins the migrated fleet as after an init.
+    coordinator_process other(joining_flags(etcd, c));
+    CHECK(test::read(other.ca_path()) == test::read(c.ca_path()));
 }

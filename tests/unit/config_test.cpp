@@ -106,3 +106,31 @@ TEST_CASE("host:port splitting handles IPv6 and names what is wrong") {
     CHECK_THROWS_WITH(split_host_port("coordinator.lan", "--advertise"), Catch::StartsWith("--advertise"));
     CHECK_THROWS_WITH(split_host_port(":443", "--listen"), Catch::StartsWith("--listen"));
 }
+
+TEST_CASE("an etcd registry in config.json round-trips, and a wrong one is named by its field") {
+    test::temp_dir dir;
+    const std::string etcd = R"("registry": {"backend": "etcd", "endpoints": ["https://10.0.0.1:2379", "https://10.0.0.2:2379"],
+      "ca": "/etc/kubernetes/pki/etcd/ca.crt", "cert": "/etc/graft/etcd.crt", "key": "/etc/graft/etcd.key"}, "join")";
+    test::write(dir / "config.json", with("\"join\"", etcd));
+    auto c = coordinator_config::load(dir / "config.json");
+    CHECK(c.registry.backend == "etcd");
+    CHECK(c.registry.etcd_endpoints.size() == 2);
+    CHECK(c.registry.etcd_prefix == "/graft/default/");
+    test::write(dir / "again.json", c.to_json_text());
+    CHECK(coordinator_config::load(dir / "again.json").to_json_text() == c.to_json_text());
+    CHECK(coordinator_config::load(dir / "again.json").registry.etcd_key == "/etc/graft/etcd.key");
+
+    CHECK_THAT(load_error(with("\"join\"", R"("registry": {"backend": "mysql"}, "join")")),
+               Catch::Contains("'registry.backend'") && Catch::Contains("\"sqlite\" or \"etcd\""));
+    CHECK_THAT(load_error(with("\"join\"", R"("registry": {"backend": "etcd", "ca": "a", "cert": "b", "key": "c"}, "join")")),
+               Catch::Contains("'registry.endpoints'"));
+    CHECK_THAT(load_error(with("\"join\"", R"("registry": {"backend": "etcd", "endpoints": ["http://10.0.0.1:2379"], "ca": "a",
+                                               "cert": "b", "key": "c"}, "join")")),
+               Catch::Contains("'registry.endpoints'") && Catch::Contains("http://10.0.0.1:2379"));
+    CHECK_THAT(load_error(with("\"join\"", R"("registry": {"backend": "etcd", "endpoints": ["https://10.0.0.1:2379"], "ca": "a",
+                                               "cert": "b", "key": "c", "prefix": "graft"}, "join")")),
+               Catch::Contains("'registry.prefix'"));
+    CHECK_THAT(load_error(with("\"join\"", R"("registry": {"backend": "etcd", "endpoints": ["https://10.0.0.1:2379"], "cert": "b",
+                                               "key": "c"}, "join")")),
+               Catch::Contains("'registry.ca'"));
+}

@@ -32,3 +32,25 @@ TEST_CASE("random hex is lowercase, twice the byte count long, and fresh each ti
     CHECK(h.find_first_not_of("0123456789abcdef") == std::string::npos);
     CHECK(random_hex(16) != h);
 }
+
+TEST_CASE("a sealed value opens with its key and context only, and an altered one not at all") {
+    const auto key_bytes = random_bytes(32);
+    const std::string key(key_bytes.begin(), key_bytes.end());
+    const std::string secret = "-----BEGIN PRIVATE KEY-----\nnot really\n-----END PRIVATE KEY-----\n";
+    const auto sealed = seal(key, secret, "graft CA key for /graft/a/");
+    CHECK(sealed.find("not really") == std::string::npos);
+    CHECK(sealed.size() == 12 + secret.size() + 16);
+    CHECK(unseal(key, sealed, "graft CA key for /graft/a/") == secret);
+    CHECK(seal(key, secret, "graft CA key for /graft/a/") != sealed);  // a fresh nonce each time
+
+    const auto other_bytes = random_bytes(32);
+    CHECK_FALSE(unseal(std::string(other_bytes.begin(), other_bytes.end()), sealed, "graft CA key for /graft/a/"));
+    CHECK_FALSE(unseal(key, sealed, "graft CA key for /graft/b/"));
+    for (std::size_t at : {std::size_t{0}, std::size_t{20}, sealed.size() - 1}) {
+        auto altered = sealed;
+        altered[at] = static_cast<char>(altered[at] ^ 1);
+        CHECK_FALSE(unseal(key, altered, "graft CA key for /graft/a/"));
+    }
+    CHECK_FALSE(unseal(key, sealed.substr(0, 20), "graft CA key for /graft/a/"));
+    CHECK_THROWS_AS(seal("short", secret, ""), std::invalid_argument);
+}
