@@ -50,7 +50,12 @@ std::string_view to_string(change_kind kind) {
 node_snapshot::node_snapshot(node_registry& registry, bool readiness_tracked, std::size_t kept_changes)
     : registry_(registry), readiness_tracked_(readiness_tracked), kept_changes_(std::max<std::size_t>(kept_changes, 1)) {
     data_version_ = registry_.data_version();
-    for (const auto& n : registry_.list()) nodes_.emplace(n.name, render(n, readiness_tracked_));
+    if (auto all = registry_.changed_since(0)) {
+        for (const auto& n : all->changed) nodes_.emplace(n.name, render(n, readiness_tracked_));
+        delta_revision_ = all->revision;
+    } else {
+        for (const auto& n : registry_.list()) nodes_.emplace(n.name, render(n, readiness_tracked_));
+    }
 }
 
 void node_snapshot::apply(const std::string& name, std::shared_ptr<const snapshot_entry> entry) {
@@ -109,8 +114,9 @@ std::string node_snapshot::json_of(const snapshot_entry& entry) const {
 }
 
 void node_snapshot::refresh(const std::string& name) {
-    // Read and apply in one step, so that of two writers the one reading last also applies last.
-    std::lock_guard refreshing(refresh_mutex_);
+    // Read and apply in one step, so that of two writers of a node the one reading last also applies last.
+    std::shared_lock no_reload(refresh_mutex_);
+    std::lock_guard refreshing(node_mutexes_[std::hash<std::string>{}(name) % node_mutexes_.size()]);
     auto node = registry_.find(name);
     auto entry = node ? render(*node, readiness_tracked_) : nullptr;
     std::uint64_t before, after;
@@ -125,8 +131,30 @@ void node_snapshot::refresh(const std::string& name) {
 
 void node_snapshot::reload() {
     std::lock_guard refreshing(refresh_mutex_);
+    // From a store that says what changed (etcd): only those nodes, unless one is gone, which takes the full read.
+    if (delta_revision_) {
+        if (auto delta = registry_.changed_since(delta_revision_)) {
+            std::uint64_t before, after;
+            bool complete;
+            {
+                std::unique_lock lock(mutex_);
+                before = version_;
+                for (const auto& n : delta->changed) apply(n.name, render(n, readiness_tracked_));
+                after = version_;
+                complete = nodes_.size() == delta->total;
+            }
+            if (complete) delta_revision_ = delta->revision;
+            if (after != before) notify();
+            if (complete) return;
+        }
+    }
     std::map<std::string, std::shared_ptr<const snapshot_entry>, std::less<>> fresh;
-    for (const auto& n : registry_.list()) fresh.emplace(n.name, render(n, readiness_tracked_));
+    if (auto all = registry_.changed_since(0)) {
+        for (const auto& n : all->changed) fresh.emplace(n.name, render(n, readiness_tracked_));
+        delta_revision_ = all->revision;
+    } else {
+        for (const auto& n : registry_.list()) fresh.emplace(n.name, render(n, readiness_tracked_));
+    }
     std::uint64_t before, after;
     {
         std::unique_lock lock(mutex_);

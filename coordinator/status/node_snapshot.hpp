@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <array>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -101,7 +102,11 @@ private:
     node_registry& registry_;
     bool readiness_tracked_;
     std::size_t kept_changes_;
-    std::mutex refresh_mutex_;  // one refresh or reload at a time
+    // A reload at a time, excluding refreshes; refreshes of different nodes side by side (a registry in etcd answers
+    // each read over the network), of one node one at a time.
+    std::shared_mutex refresh_mutex_;
+    std::array<std::mutex, 64> node_mutexes_;
+    std::int64_t delta_revision_ = 0;  // the store's revision the snapshot holds every change up to (etcd); 0: none
     mutable std::shared_mutex mutex_;
     std::map<std::string, std::shared_ptr<const snapshot_entry>, std::less<>> nodes_;
     std::deque<snapshot_change> changes_;

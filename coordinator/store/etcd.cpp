@@ -205,6 +205,12 @@ std::vector<etcd_kv> etcd_client::get_prefix(const std::string& prefix, const ra
     return out;
 }
 
+std::size_t etcd_client::count_prefix(const std::string& prefix, std::int64_t at_revision) {
+    json request = {{"key", b64(prefix)}, {"range_end", b64(prefix_end(prefix))}, {"count_only", true}};
+    if (at_revision) request["revision"] = std::to_string(at_revision);
+    return static_cast<std::size_t>(number(call("/v3/kv/range", request), "count"));
+}
+
 std::int64_t etcd_client::revision() {
     // A count of one key's range: the cheapest request that carries the header.
     auto answer = call("/v3/kv/range", {{"key", b64("graft")}, {"count_only", true}});

@@ -76,6 +76,8 @@ public:
     };
     std::vector<etcd_kv> get_prefix(const std::string& prefix, std::int64_t* revision = nullptr);
     std::vector<etcd_kv> get_prefix(const std::string& prefix, const range_options& options, std::int64_t* revision = nullptr);
+    // How many keys start with `prefix`, at `at_revision` (0: now).
+    std::size_t count_prefix(const std::string& prefix, std::int64_t at_revision = 0);
     // The cluster's current revision: it changes with every write to it.
     std::int64_t revision();
     // All of `success` when every compare holds, else nothing; at most 128 operations (etcd's default limit).

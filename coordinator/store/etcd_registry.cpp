@@ -20,6 +20,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 namespace graft::coordinator {
@@ -152,6 +153,15 @@ public:
             return std::tie(a.enrolled_at, a.name) < std::tie(b.enrolled_at, b.name);
         });
         return out;
+    }
+
+    std::optional<node_delta> changed_since(std::int64_t revision) override {
+        node_delta delta;
+        const auto changed = client_.get_prefix(prefix_ + "nodes/", {.min_mod_revision = revision ? revision + 1 : 0},
+                                                &delta.revision);
+        for (const auto& kv : changed) delta.changed.push_back(node_from(kv.value).node);
+        delta.total = client_.count_prefix(prefix_ + "nodes/", delta.revision);
+        return delta;
     }
 
     bool record_phase(const std::string& name, std::string_view phase, std::string_view reason,
@@ -293,14 +303,17 @@ public:
     }
 
     std::optional<std::int64_t> data_version(bool) override {
-        // etcd's revision moves with every write, this coordinator's own too. Own writes that follow straight on
-        // from the revision last seen are taken as seen; any other movement is someone else's write.
+        // etcd's revision moves by one with every transaction that writes, this coordinator's own too. The
+        // revisions this process's own commits got are noted; any other revision since the last look is someone
+        // else's write.
         const std::int64_t now = client_.revision();
         std::lock_guard lock(version_mutex_);
-        if (now != seen_revision_) {
-            seen_revision_ = now;
-            ++version_;
-        }
+        if (now == seen_revision_) return version_;
+        bool foreign = false;
+        for (std::int64_t r = seen_revision_ + 1; r <= now && !foreign; ++r) foreign = !own_revisions_.contains(r);
+        own_revisions_.erase(own_revisions_.begin(), own_revisions_.upper_bound(now));
+        seen_revision_ = std::max(seen_revision_, now);
+        if (foreign) ++version_;
         return version_;
     }
 
@@ -360,7 +373,7 @@ private:
     void note_own_write(std::int64_t revision) {
         if (revision == 0) return;  // nothing was written
         std::lock_guard lock(version_mutex_);
-        if (revision == seen_revision_ + 1) seen_revision_ = revision;
+        if (revision > seen_revision_) own_revisions_.insert(revision);
     }
 
     enrollment_result enroll_in(change& c, const enrollment& req) {
@@ -489,6 +502,7 @@ private:
     std::mutex enroll_mutex_;
     std::mutex version_mutex_;
     std::int64_t seen_revision_ = 0;
+    std::set<std::int64_t> own_revisions_;  // of this process's commits after seen_revision_
     std::int64_t version_ = 0;
 };
 

@@ -116,6 +116,14 @@ struct registry_unavailable : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// The nodes written after a revision of the store (all of them from revision 0), how many nodes there are, and the
+// revision to ask from next time.
+struct node_delta {
+    std::vector<node_record> changed;
+    std::size_t total = 0;
+    std::int64_t revision = 0;
+};
+
 // Implementations are safe to call from several threads at once.
 class node_registry {
 public:
@@ -175,6 +183,12 @@ public:
     // last call; this process's own writes leave it as it is. Without `wait`, nullopt rather than waiting while
     // another thread holds the registry.
     virtual std::optional<std::int64_t> data_version(bool wait = true) = 0;
+    // What changed since `revision`, for a store that can say so cheaply (etcd: its mod revisions), so the status
+    // snapshot need not read the whole fleet after each write of another coordinator. nullopt: it cannot.
+    virtual std::optional<node_delta> changed_since(std::int64_t revision) {
+        (void)revision;
+        return std::nullopt;
+    }
 };
 
 std::unique_ptr<node_registry> open_sqlite_registry(const std::string& path);

@@ -1,5 +1,7 @@
 #include "coordinator/store/enrollment_rules.hpp"
+#include "coordinator/store/migration.hpp"
 #include "coordinator/store/registry.hpp"
+#include "coordinator/store/registry_json.hpp"
 #include "coordinator/store/sqlite.hpp"
 
 #include "proto/crypto.hpp"
@@ -511,6 +513,63 @@ private:
 
 std::unique_ptr<node_registry> open_sqlite_registry(const std::string& path) {
     return std::make_unique<sqlite_registry>(path);
+}
+
+sqlite_snapshot::sqlite_snapshot(const std::string& path)
+    : db_(std::make_unique<sqlite_db>(path)), lock_(std::make_unique<sqlite_transaction>(*db_)) {
+    using json = nlohmann::json;
+    auto& db = *db_;
+    std::int64_t next = 1;
+    {
+        sqlite_statement s(db, "SELECT value FROM meta WHERE key = 'next_node_number'");
+        if (s.step()) next = s.integer(0);
+    }
+    json tokens = json::array(), nodes = json::array(), journal = json::object();
+    {
+        sqlite_statement s(db, "SELECT " + std::string(token_columns) + " FROM enrollment_tokens ORDER BY id");
+        while (s.step()) tokens.push_back(json::parse(token_text(read_token(s))));
+    }
+    sqlite_statement s(db, "SELECT " + std::string(node_columns) +
+                               ", certificate_pem, pending_certificate_pem, enrollment_token FROM nodes ORDER BY name");
+    while (s.step()) {
+        stored_node n;
+        n.node = read_node(s);
+        n.certificate_pem = s.text(certificate_pem_column);
+        n.pending_certificate_pem = s.text(certificate_pem_column + 1);
+        n.enrollment_token = s.text(certificate_pem_column + 2);
+        const std::string& name = n.node.name;
+        // The newest history_kept phases: what the etcd registry keeps.
+        std::vector<json> history;
+        {
+            sqlite_statement h(db, "SELECT phase, reason, at FROM phase_history WHERE node = ? ORDER BY rowid");
+            h.bind(1, name);
+            while (h.step()) history.push_back(json::array({h.text(0), h.text(1), h.integer(2)}));
+        }
+        const std::size_t skip = history.size() > history_kept ? history.size() - history_kept : 0;
+        n.history = json(std::vector<json>(history.begin() + static_cast<std::ptrdiff_t>(skip), history.end()));
+        json excerpts = json::array();
+        {
+            sqlite_statement j(db, "SELECT unit, captured_at, excerpt FROM journal_excerpts WHERE node = ? ORDER BY rowid");
+            j.bind(1, name);
+            while (j.step()) excerpts.push_back({{"unit", j.text(0)}, {"captured_at", j.integer(1)}, {"excerpt", j.text(2)}});
+        }
+        n.journal_seq = static_cast<std::int64_t>(excerpts.size());
+        if (!excerpts.empty()) journal[name] = std::move(excerpts);
+        nodes.push_back(json::parse(node_text(n)));
+    }
+    contents_ = {{"next_node_number", next}, {"tokens", tokens}, {"nodes", nodes}, {"journal", journal}};
+}
+
+sqlite_snapshot::~sqlite_snapshot() = default;
+
+void sqlite_snapshot::freeze(const std::string& why) {
+    std::string quoted;
+    for (char c : why) quoted += c == '\'' ? std::string("''") : std::string(1, c);
+    for (const char* table : {"meta", "enrollment_tokens", "nodes", "phase_history", "journal_excerpts"})
+        for (const char* change : {"INSERT", "UPDATE", "DELETE"})
+            db_->exec(std::string("CREATE TRIGGER graft_moved_") + table + "_" + change + " BEFORE " + change + " ON " +
+                      table + " BEGIN SELECT RAISE(ABORT, '" + quoted + "'); END");
+    lock_->commit();
 }
 
 }  // namespace graft::coordinator

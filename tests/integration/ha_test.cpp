@@ -42,6 +42,17 @@ std::vector<std::string> joining_flags(const test::etcd_cluster& etcd, const coo
     return with(etcd_flags(etcd), {"--certificate-key-file", first.state_dir() + "/certificate-key"});
 }
 
+// Two coordinators serving, on a three-member etcd.
+struct two_coordinators {
+    test::etcd_cluster etcd{3};
+    coordinator_process a{etcd_flags(etcd)};
+    coordinator_process b{joining_flags(etcd, a)};
+    two_coordinators() {
+        a.start();
+        b.start();
+    }
+};
+
 proto::json tokens(const coordinator_process& c) {
     auto r = test::run({GRAFT_COORDINATOR_BIN, "tokens", "list", "--config", c.config_path(), "--json"});
     REQUIRE(r.exit_code == 0);
@@ -121,11 +132,8 @@ TEST_CASE("a second coordinator opens the fleet's CA from etcd with the first on
 }
 
 TEST_CASE("100 concurrent replays of a single-use token across two coordinators enroll exactly one machine") {
-    test::etcd_cluster etcd(3);
-    coordinator_process a(etcd_flags(etcd));
-    coordinator_process b(joining_flags(etcd, a));
-    a.start();
-    b.start();
+    two_coordinators fleet_of_two;
+    auto& [etcd, a, b] = fleet_of_two;
     const std::string once = a.boot_config({"--token-uses", "1"});
     const std::string token = test::api::token_of(once);
 
@@ -155,11 +163,8 @@ TEST_CASE("100 concurrent replays of a single-use token across two coordinators 
 }
 
 TEST_CASE("200 agents enroll across two coordinators while one is killed and an etcd member stopped, and none is lost") {
-    test::etcd_cluster etcd(3);
-    coordinator_process a(etcd_flags(etcd));
-    coordinator_process b(joining_flags(etcd, a));
-    a.start();
-    b.start();
+    two_coordinators fleet_of_two;
+    auto& [etcd, a, b] = fleet_of_two;
     const std::string boot = a.boot_config();  // made now that both are in etcd's list
     test::write(a.dir() / "fleet.json", boot);
     REQUIRE(proto::parse_json(boot).at("coordinators").size() == 2);

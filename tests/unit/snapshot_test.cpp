@@ -271,3 +271,23 @@ TEST_CASE("a node's last-seen time is written into its status, for nodes there a
     w.snapshot.seen("node-99", 1'800'000'000);
     CHECK_FALSE(w.snapshot.find("node-99"));
 }
+
+TEST_CASE("a phase another coordinator wrote reaches the snapshot as one modification, the rest untouched", "[registry]") {
+    world w;
+    w.enroll(0);
+    w.enroll(1);
+    const auto untouched = w.snapshot.find("node-2");
+    const auto before = w.snapshot.version();
+    {
+        auto other = w.place.open();  // another coordinator on the same store
+        REQUIRE(other->record_phase("node-1", "joining", "", std::nullopt, w.now + 5));
+    }
+    CHECK(w.snapshot.reload_if_changed());
+    CHECK(w.snapshot.find("node-1")->phase == "joining");
+    CHECK(w.snapshot.find("node-2") == untouched);  // not read and rendered again
+    const auto changes = w.snapshot.changes_since(before);
+    REQUIRE(changes);
+    REQUIRE(changes->size() == 1);
+    CHECK(changes->front().kind == change_kind::modified);
+    CHECK_FALSE(w.snapshot.reload_if_changed());
+}
