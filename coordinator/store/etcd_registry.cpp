@@ -16,7 +16,6 @@
 #include "proto/crypto.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <map>
 #include <mutex>
 #include <random>
@@ -65,22 +64,22 @@ private:
 
 class etcd_registry final : public node_registry {
 public:
-    etcd_registry(etcd_options options, std::string prefix) : client_(std::move(options)), prefix_(std::move(prefix)) {
-        if (prefix_.empty() || prefix_.back() != '/') prefix_ += '/';
+    etcd_registry(etcd_options options, std::string prefix) : client_(std::move(options)), keys_{std::move(prefix)} {
+        if (keys_.prefix.empty() || keys_.prefix.back() != '/') keys_.prefix += '/';
         seen_revision_ = client_.revision();
     }
 
     void add_token(const stored_token& token) override {
         apply([&](change& c) {
-            if (c.get(token_key(token.id))) throw std::runtime_error("a token with id " + token.id + " exists already");
-            c.put(token_key(token.id), token_text(token));
+            if (c.get(keys_.token(token.id))) throw std::runtime_error("a token with id " + token.id + " exists already");
+            c.put(keys_.token(token.id), token_text(token));
             return 0;
         });
     }
 
     std::vector<stored_token> tokens() override {
         std::vector<stored_token> out;
-        for (const auto& kv : client_.get_prefix(prefix_ + "tokens/")) out.push_back(token_from(kv.value));
+        for (const auto& kv : client_.get_prefix(keys_.token(""))) out.push_back(token_from(kv.value));
         std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
             return std::tie(a.created_at, a.id) < std::tie(b.created_at, b.id);
         });
@@ -89,12 +88,12 @@ public:
 
     bool revoke_token(const std::string& id, std::int64_t now) override {
         return apply([&](change& c) {
-            auto text = c.get(token_key(id));
+            auto text = c.get(keys_.token(id));
             if (!text) return false;
             auto token = token_from(*text);
             if (!token.revoked_at) {
                 token.revoked_at = now;
-                c.put(token_key(id), token_text(token));
+                c.put(keys_.token(id), token_text(token));
             }
             return true;
         });
@@ -103,7 +102,7 @@ public:
     std::size_t purge_tokens(std::int64_t before) override {
         return apply([&](change& c) {
             std::size_t purged = 0;
-            for (const auto& kv : client_.get_prefix(prefix_ + "tokens/")) {
+            for (const auto& kv : client_.get_prefix(keys_.token(""))) {
                 const auto token = token_from(kv.value);
                 if (token.expires_at < before || (token.revoked_at && *token.revoked_at < before)) {
                     c.get(kv.key);  // compared: a token changed meanwhile is looked at again
@@ -121,34 +120,14 @@ public:
     }
 
     std::optional<node_record> find(const std::string& name) override {
-        auto kv = client_.get(node_key(name));
+        auto kv = client_.get(keys_.node(name));
         if (!kv) return std::nullopt;
         return node_from(kv->value).node;
     }
 
     std::vector<node_record> list() override {
-        // The status snapshot lists the fleet whenever another coordinator wrote, which may be every second: the
-        // nodes' keys and revisions are read, and only the nodes changed since the last list whole.
-        std::lock_guard lock(list_mutex_);
-        std::int64_t revision = 0;
-        const auto keys = client_.get_prefix(prefix_ + "nodes/", {.keys_only = true}, &revision);
-        std::int64_t oldest_change = 0;
-        std::map<std::string, cached_node> kept;
-        for (const auto& kv : keys) {
-            auto it = listed_.find(kv.key);
-            if (it != listed_.end() && it->second.mod_revision == kv.mod_revision) {
-                kept.emplace(kv.key, std::move(it->second));
-            } else if (!oldest_change || kv.mod_revision < oldest_change) {
-                oldest_change = kv.mod_revision;
-            }
-        }
-        if (oldest_change)
-            for (const auto& kv : client_.get_prefix(prefix_ + "nodes/", {.min_mod_revision = oldest_change, .at_revision = revision}))
-                kept[kv.key] = {kv.mod_revision, node_from(kv.value).node};
-        listed_ = std::move(kept);
         std::vector<node_record> out;
-        out.reserve(listed_.size());
-        for (const auto& [key, cached] : listed_) out.push_back(cached.node);
+        for (const auto& kv : client_.get_prefix(keys_.node(""))) out.push_back(node_from(kv.value).node);
         std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
             return std::tie(a.enrolled_at, a.name) < std::tie(b.enrolled_at, b.name);
         });
@@ -157,10 +136,10 @@ public:
 
     std::optional<node_delta> changed_since(std::int64_t revision) override {
         node_delta delta;
-        const auto changed = client_.get_prefix(prefix_ + "nodes/", {.min_mod_revision = revision ? revision + 1 : 0},
+        const auto changed = client_.get_prefix(keys_.node(""), {.min_mod_revision = revision ? revision + 1 : 0},
                                                 &delta.revision);
         for (const auto& kv : changed) delta.changed.push_back(node_from(kv.value).node);
-        delta.total = client_.count_prefix(prefix_ + "nodes/", delta.revision);
+        delta.total = client_.count_prefix(keys_.node(""), delta.revision);
         return delta;
     }
 
@@ -242,13 +221,13 @@ public:
 
     bool remove(const std::string& name) override {
         return apply([&](change& c) {
-            auto text = c.get(node_key(name));
+            auto text = c.get(keys_.node(name));
             if (!text) return false;
             const auto s = node_from(*text);
-            c.erase(node_key(name));
+            c.erase(keys_.node(name));
             // The machine-id is this node's no more (unless it already names another, which it never should).
-            if (auto owner = c.get(machine_key(s.node.machine_id)); owner && *owner == name) c.erase(machine_key(s.node.machine_id));
-            c.erase_prefix(journal_prefix(name));
+            if (auto owner = c.get(keys_.machine(s.node.machine_id)); owner && *owner == name) c.erase(keys_.machine(s.node.machine_id));
+            c.erase_prefix(keys_.journal(name));
             return true;
         });
     }
@@ -262,31 +241,31 @@ public:
 
     bool add_journal(const std::string& name, const std::vector<stored_excerpt>& excerpts, std::size_t keep) override {
         return apply([&](change& c) {
-            auto text = c.get(node_key(name));
+            auto text = c.get(keys_.node(name));
             if (!text) return false;
             auto s = node_from(*text);
             const std::int64_t first_new = s.journal_seq + 1;
             for (const auto& e : excerpts) {
                 ++s.journal_seq;
-                c.put(journal_key(name, s.journal_seq),
+                c.put(keys_.journal(name, s.journal_seq),
                       json{{"unit", e.unit}, {"captured_at", e.captured_at}, {"excerpt", e.excerpt_json}}.dump());
             }
             // The newest `keep` stay: a node failing over and over does not grow the registry. Sequence numbers are
             // dense from 1, so those before journal_seq - keep + 1 go.
             const std::int64_t oldest_kept = s.journal_seq - static_cast<std::int64_t>(keep) + 1;
-            for (const auto& kv : client_.get_prefix(journal_prefix(name))) {
-                const auto seq = std::stoll(kv.key.substr(journal_prefix(name).size()));
+            for (const auto& kv : client_.get_prefix(keys_.journal(name))) {
+                const auto seq = std::stoll(kv.key.substr(keys_.journal(name).size()));
                 if (seq < oldest_kept && seq < first_new) c.erase(kv.key);
             }
-            for (std::int64_t seq = first_new; seq < oldest_kept; ++seq) c.erase(journal_key(name, seq));
-            c.put(node_key(name), node_text(s));
+            for (std::int64_t seq = first_new; seq < oldest_kept; ++seq) c.erase(keys_.journal(name, seq));
+            c.put(keys_.node(name), node_text(s));
             return true;
         });
     }
 
     std::vector<stored_excerpt> journal(const std::string& name) override {
         std::vector<stored_excerpt> out;
-        for (const auto& kv : client_.get_prefix(journal_prefix(name))) {
+        for (const auto& kv : client_.get_prefix(keys_.journal(name))) {
             const auto j = json::parse(kv.value);
             out.push_back({j.at("unit").get<std::string>(), j.at("captured_at").get<std::int64_t>(), j.at("excerpt").get<std::string>()});
         }
@@ -295,7 +274,7 @@ public:
 
     std::vector<std::tuple<std::string, std::string, std::int64_t>> history(const std::string& name) override {
         std::vector<std::tuple<std::string, std::string, std::int64_t>> out;
-        auto kv = client_.get(node_key(name));
+        auto kv = client_.get(keys_.node(name));
         if (!kv) return out;
         for (const auto& h : node_from(kv->value).history)
             out.emplace_back(h.at(0).get<std::string>(), h.at(1).get<std::string>(), h.at(2).get<std::int64_t>());
@@ -318,17 +297,6 @@ public:
     }
 
 private:
-    std::string token_key(const std::string& id) const { return prefix_ + "tokens/" + id; }
-    std::string node_key(const std::string& name) const { return prefix_ + "nodes/" + name; }
-    std::string machine_key(const std::string& id) const { return prefix_ + "machine-ids/" + id; }
-    std::string journal_prefix(const std::string& name) const { return prefix_ + "journal/" + name + "/"; }
-    std::string journal_key(const std::string& name, std::int64_t seq) const {
-        char digits[24];
-        std::snprintf(digits, sizeof digits, "%016lld", static_cast<long long>(seq));
-        return journal_prefix(name) + digits;
-    }
-    std::string counter_key() const { return prefix_ + "meta/next-node-number"; }
-
     // Runs `work` on a fresh change until its transaction commits: each try sees what the one before lost to.
     template <class Work>
     auto apply(Work work) -> decltype(work(std::declval<change&>())) {
@@ -350,11 +318,11 @@ private:
     template <class Edit>
     bool update(const std::string& name, Edit edit) {
         return apply([&](change& c) {
-            auto text = c.get(node_key(name));
+            auto text = c.get(keys_.node(name));
             if (!text) return false;
             auto s = node_from(*text);
             if (!edit(s)) return false;
-            c.put(node_key(name), node_text(s));
+            c.put(keys_.node(name), node_text(s));
             return true;
         });
     }
@@ -378,7 +346,7 @@ private:
 
     enrollment_result enroll_in(change& c, const enrollment& req) {
         enrollment_result result;
-        auto token_text_now = c.get(token_key(req.token_id));
+        auto token_text_now = c.get(keys_.token(req.token_id));
         if (!token_text_now) return result;  // unknown
         auto token = token_from(*token_text_now);
         if (!proto::constant_time_equal(token.secret_sha256, proto::sha256_hex(req.token_secret))) {
@@ -386,8 +354,8 @@ private:
             return result;
         }
         std::optional<stored_node> existing;
-        if (auto owner = c.get(machine_key(req.facts.machine_id)))
-            if (auto text = c.get(node_key(*owner))) existing = node_from(*text);
+        if (auto owner = c.get(keys_.machine(req.facts.machine_id)))
+            if (auto text = c.get(keys_.node(*owner))) existing = node_from(*text);
 
         // The same enrollment asked again after its answer was lost: the same answer, nothing spent.
         if (existing && !existing->node.key_pin.empty() && existing->node.key_pin == req.key_pin &&
@@ -423,7 +391,7 @@ private:
                 auto note = describe_conflict(req, existing->node);
                 existing->node.conflict = note.text;
                 existing->node.conflict_key_pin = note.key_pin;
-                c.put(node_key(name), node_text(*existing));
+                c.put(keys_.node(name), node_text(*existing));
                 result.verdict = note.verdict;
                 result.node = existing->node;
                 return result;
@@ -434,19 +402,19 @@ private:
             s = *existing;
         } else {
             // Skip numbers whose name someone already holds, and names of Nodes the cluster already has.
-            auto counter = c.get(counter_key());
+            auto counter = c.get(keys_.counter());
             std::int64_t next = counter ? std::stoll(*counter) : 1;
             for (;; ++next) {
                 std::string candidate = req.name_prefix + "-" + std::to_string(next);
-                if (!c.get(node_key(candidate)) && !(req.name_taken && req.name_taken(candidate))) {
+                if (!c.get(keys_.node(candidate)) && !(req.name_taken && req.name_taken(candidate))) {
                     name = std::move(candidate);
                     break;
                 }
             }
-            c.put(counter_key(), std::to_string(next + 1));
+            c.put(keys_.counter(), std::to_string(next + 1));
             s.node.name = name;
             s.node.machine_id = req.facts.machine_id;
-            c.put(machine_key(req.facts.machine_id), name);
+            c.put(keys_.machine(req.facts.machine_id), name);
         }
         const bool needs_approval = token.approval == approval_mode::required && (!existing || existing->node.phase == "pending_approval");
         const std::string phase = needs_approval ? "pending_approval" : "enrolled";
@@ -475,11 +443,11 @@ private:
         s.pending_certificate_pem.clear();
         s.enrollment_token = req.token_id;
         add_history(s, phase, "", req.now);
-        c.put(node_key(name), node_text(s));
+        c.put(keys_.node(name), node_text(s));
 
         if (token.uses_left) --*token.uses_left;
         ++token.used;
-        c.put(token_key(req.token_id), token_text(token));
+        c.put(keys_.token(req.token_id), token_text(token));
 
         result.verdict = needs_approval ? token_verdict::pending_approval : token_verdict::accepted;
         result.certificate_pem = std::move(certificate_pem);
@@ -488,14 +456,7 @@ private:
     }
 
     etcd_client client_;
-    std::string prefix_;
-    // What list() read last, by key: each node with the revision it was read at.
-    struct cached_node {
-        std::int64_t mod_revision = 0;
-        node_record node;
-    };
-    std::mutex list_mutex_;
-    std::map<std::string, cached_node> listed_;
+    etcd_layout keys_;  // every key under the deployment's prefix
     // Enrollments from this process go one at a time: they all change the token's use count and the name counter,
     // and taking turns here is cheaper than losing the transaction to each other and trying again. Coordinators
     // still race each other, and the transaction's compares settle that.

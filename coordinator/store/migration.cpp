@@ -3,21 +3,10 @@
 #include "coordinator/store/registry_json.hpp"
 
 #include <algorithm>
-#include <cstdio>
 
 namespace graft::coordinator {
 
 using json = nlohmann::json;
-
-namespace {
-
-std::string journal_key(const std::string& prefix, const std::string& name, std::int64_t seq) {
-    char digits[24];
-    std::snprintf(digits, sizeof digits, "%016lld", static_cast<long long>(seq));
-    return prefix + "journal/" + name + "/" + digits;
-}
-
-}  // namespace
 
 json export_etcd_registry(etcd_client& etcd, const std::string& prefix) {
     std::int64_t revision = 0;
@@ -42,17 +31,18 @@ json export_etcd_registry(etcd_client& etcd, const std::string& prefix) {
 }
 
 void import_etcd_registry(etcd_client& etcd, const std::string& prefix, const json& contents) {
+    const etcd_layout at_key{prefix};
     std::vector<std::pair<std::string, std::string>> keys;
-    keys.emplace_back(prefix + "meta/next-node-number", std::to_string(contents.at("next_node_number").get<std::int64_t>()));
-    for (const auto& t : contents.at("tokens")) keys.emplace_back(prefix + "tokens/" + t.at("id").get<std::string>(), t.dump());
+    keys.emplace_back(at_key.counter(), std::to_string(contents.at("next_node_number").get<std::int64_t>()));
+    for (const auto& t : contents.at("tokens")) keys.emplace_back(at_key.token(t.at("id").get<std::string>()), t.dump());
     for (const auto& n : contents.at("nodes")) {
         const std::string name = n.at("name");
-        keys.emplace_back(prefix + "nodes/" + name, n.dump());
-        keys.emplace_back(prefix + "machine-ids/" + n.at("machine_id").get<std::string>(), name);
+        keys.emplace_back(at_key.node(name), n.dump());
+        keys.emplace_back(at_key.machine(n.at("machine_id").get<std::string>()), name);
     }
     for (const auto& [name, excerpts] : contents.at("journal").items()) {
         std::int64_t seq = 0;
-        for (const auto& e : excerpts) keys.emplace_back(journal_key(prefix, name, ++seq), e.dump());
+        for (const auto& e : excerpts) keys.emplace_back(at_key.journal(name, ++seq), e.dump());
     }
     // In transactions of up to 64 keys (128 operations is etcd's default limit), each key created only if absent.
     for (std::size_t at = 0; at < keys.size(); at += 64) {

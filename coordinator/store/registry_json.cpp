@@ -1,5 +1,7 @@
 #include "coordinator/store/registry_json.hpp"
 
+#include <cstdio>
+
 namespace graft::coordinator {
 
 namespace {
@@ -92,6 +94,12 @@ stored_token token_from(const std::string& text) {
 void add_history(stored_node& s, std::string_view phase, std::string_view reason, std::int64_t at) {
     s.history.push_back(json::array({phase, reason, at}));
     if (s.history.size() > history_kept) s.history.erase(s.history.begin());
+}
+
+std::string etcd_layout::journal(const std::string& name, std::int64_t seq) const {
+    char digits[24];
+    std::snprintf(digits, sizeof digits, "%016lld", static_cast<long long>(seq));
+    return journal(name) + digits;
 }
 
 }  // namespace graft::coordinator

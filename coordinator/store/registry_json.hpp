@@ -26,4 +26,17 @@ stored_node node_from(const std::string& text);
 std::string token_text(const stored_token& t);
 stored_token token_from(const std::string& text);
 
+// Where the etcd registry keeps each thing under its prefix (etcd_registry.cpp describes them); migrate writes and
+// reads the same keys.
+struct etcd_layout {
+    std::string prefix;  // ends with '/'
+    std::string token(const std::string& id) const { return prefix + "tokens/" + id; }
+    std::string node(const std::string& name) const { return prefix + "nodes/" + name; }
+    std::string machine(const std::string& id) const { return prefix + "machine-ids/" + id; }
+    std::string journal(const std::string& name) const { return prefix + "journal/" + name + "/"; }
+    // Zero-padded, so the keys sort oldest first.
+    std::string journal(const std::string& name, std::int64_t seq) const;
+    std::string counter() const { return prefix + "meta/next-node-number"; }
+};
+
 }  // namespace graft::coordinator
