@@ -17,6 +17,7 @@
 #include "coordinator/status/metrics.hpp"
 #include "coordinator/status/table.hpp"
 #include "coordinator/store/etcd.hpp"
+#include "coordinator/store/etcd_presence.hpp"
 #include "coordinator/store/leader_election.hpp"
 #include "coordinator/store/migration.hpp"
 #include "coordinator/store/registry.hpp"
@@ -591,8 +592,15 @@ int serve(const std::vector<std::string>& argv) {
     state.cluster = cluster.get();
     state.enroll_limiter = &enroll_limiter;
     state.snapshot = &snapshot;
-    journal_requests journal_asks;
-    state.journal_asks = &journal_asks;
+    // Journal requests and last-seen times: in this process, or shared through etcd with the other coordinators.
+    local_journal_requests local_asks;
+    std::unique_ptr<journal_requests> shared_asks;
+    std::unique_ptr<shared_last_seen> shared_seen;
+    if (config.registry.backend == "etcd") {
+        shared_asks = open_etcd_journal_requests(etcd_options_of(config.registry), config.registry.etcd_prefix);
+        shared_seen = std::make_unique<shared_last_seen>(etcd_options_of(config.registry), config.registry.etcd_prefix);
+    }
+    state.journal_asks = shared_asks ? shared_asks.get() : &local_asks;
     dashboard_sessions sessions;
     state.sessions = &sessions;
 
@@ -642,16 +650,30 @@ int serve(const std::vector<std::string>& argv) {
     https_server server(tls, {net::ip::make_address(host), static_cast<unsigned short>(std::stoi(port))}, state, options);
     server.start();
 
-    // Every second: changes an operator's command made to the registry reach the snapshot. Every ten minutes: the
-    // ticket keys are read again (another coordinator may have rotated them) and rotated when due.
+    // Every second: changes an operator's command made to the registry reach the snapshot, and coordinators sharing
+    // etcd tell each other which nodes they heard from. Every ten minutes: the ticket keys are read again (another
+    // coordinator may have rotated them) and rotated when due.
     net::steady_timer look_timer(io);
     int looks = 0;
+    bool exchanging = true;  // the last exchange of last-seen times worked: a failure is logged once, not each second
     std::function<void()> look = [&] {
         try {
             snapshot.reload_if_changed();
             if (++looks % 600 == 0) tickets.refresh();
         } catch (const std::exception& e) {
             proto::log_warning(std::string("refreshing the node snapshot or the ticket keys: ") + e.what());
+        }
+        if (shared_seen) {
+            auto heard = snapshot.heard_here_since_last();
+            try {
+                for (const auto& [name, at] : shared_seen->exchange(heard)) snapshot.heard_elsewhere(name, at);
+                if (!exchanging) proto::log_info("last-seen times pass between coordinators through etcd again");
+                exchanging = true;
+            } catch (const std::exception& e) {
+                for (const auto& [name, at] : heard) snapshot.seen(name, at);  // told at the next exchange
+                if (exchanging) proto::log_warning(std::string("passing last-seen times through etcd: ") + e.what());
+                exchanging = false;
+            }
         }
         look_timer.expires_after(std::chrono::seconds(1));
         look_timer.async_wait([&](const boost::system::error_code& ec) {

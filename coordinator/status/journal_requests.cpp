@@ -15,11 +15,17 @@ std::string_view to_string(enum journal_requests::state s) {
     return "pending";
 }
 
-void journal_requests::expire(std::int64_t now) {
+std::optional<enum journal_requests::state> journal_request_state_from(std::string_view s) {
+    for (auto state : {journal_requests::state::pending, journal_requests::state::taken, journal_requests::state::answered})
+        if (to_string(state) == s) return state;
+    return std::nullopt;
+}
+
+void local_journal_requests::expire(std::int64_t now) {
     std::erase_if(requests_, [&](const request& r) { return r.asked_at + kept_seconds < now; });
 }
 
-std::optional<journal_requests::request> journal_requests::ask(const std::string& node, std::string unit,
+std::optional<journal_requests::request> local_journal_requests::ask(const std::string& node, std::string unit,
                                                                 std::size_t lines, std::string asked_by, std::int64_t now) {
     std::lock_guard lock(mutex_);
     expire(now);
@@ -32,7 +38,7 @@ std::optional<journal_requests::request> journal_requests::ask(const std::string
     return r;
 }
 
-std::vector<journal_requests::request> journal_requests::take(const std::string& node, std::int64_t now) {
+std::vector<journal_requests::request> local_journal_requests::take(const std::string& node, std::int64_t now) {
     std::lock_guard lock(mutex_);
     expire(now);
     std::vector<request> out;
@@ -44,7 +50,7 @@ std::vector<journal_requests::request> journal_requests::take(const std::string&
     return out;
 }
 
-bool journal_requests::answered(const std::string& node, const std::string& id) {
+bool local_journal_requests::answered(const std::string& node, const std::string& id) {
     std::lock_guard lock(mutex_);
     for (auto& r : requests_)
         if (r.node == node && r.id == id) {
@@ -54,7 +60,7 @@ bool journal_requests::answered(const std::string& node, const std::string& id) 
     return false;
 }
 
-std::optional<journal_requests::request> journal_requests::find(const std::string& node, const std::string& id) const {
+std::optional<journal_requests::request> local_journal_requests::find(const std::string& node, const std::string& id) {
     std::lock_guard lock(mutex_);
     for (const auto& r : requests_)
         if (r.node == node && r.id == id) return r;

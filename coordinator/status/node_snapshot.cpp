@@ -68,6 +68,7 @@ void node_snapshot::apply(const std::string& name, std::shared_ptr<const snapsho
         nodes_.erase(it);
         std::lock_guard forget(seen_mutex_);
         if (auto seen = seen_.find(name); seen != seen_.end()) seen_.erase(seen);
+        if (auto mine = heard_here_.find(name); mine != heard_here_.end()) heard_here_.erase(mine);
     } else if (it == nodes_.end()) {
         change.kind = change_kind::added;
         change.node = entry;
@@ -87,7 +88,13 @@ void node_snapshot::apply(const std::string& name, std::shared_ptr<const snapsho
     while (changes_.size() > kept_changes_) changes_.pop_front();
 }
 
-void node_snapshot::seen(std::string_view name, std::int64_t unix_time) {
+void node_snapshot::seen(std::string_view name, std::int64_t unix_time) { note_seen(name, unix_time, true); }
+
+void node_snapshot::heard_elsewhere(std::string_view name, std::int64_t unix_time) {
+    note_seen(name, unix_time, false);
+}
+
+void node_snapshot::note_seen(std::string_view name, std::int64_t unix_time, bool here) {
     // Only nodes there are: a deleted node's old certificate adds nothing to remember.
     std::shared_lock known(mutex_);
     if (!nodes_.contains(name)) return;
@@ -95,6 +102,19 @@ void node_snapshot::seen(std::string_view name, std::int64_t unix_time) {
     auto it = seen_.find(name);
     if (it == seen_.end()) seen_.emplace(std::string(name), unix_time);
     else it->second = std::max(it->second, unix_time);
+    if (!here) return;
+    auto mine = heard_here_.find(name);
+    if (mine == heard_here_.end()) heard_here_.emplace(std::string(name), unix_time);
+    else mine->second = std::max(mine->second, unix_time);
+}
+
+std::vector<std::pair<std::string, std::int64_t>> node_snapshot::heard_here_since_last() {
+    std::map<std::string, std::int64_t, std::less<>> taken;
+    {
+        std::lock_guard lock(seen_mutex_);
+        taken.swap(heard_here_);
+    }
+    return {taken.begin(), taken.end()};
 }
 
 std::string node_snapshot::json_of(const snapshot_entry& entry) const {

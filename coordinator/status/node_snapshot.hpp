@@ -22,6 +22,7 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace graft::coordinator {
@@ -84,6 +85,10 @@ public:
     // The node's agent was heard from (a request over its current certificate) at `unix_time`. Kept in memory:
     // heard at once, at no cost to the disk, and forgotten by a restart until the agent speaks again.
     void seen(std::string_view name, std::int64_t unix_time);
+    // Coordinators sharing a registry pass these on (etcd_presence.hpp): the nodes heard from here since the last
+    // call, with when, and the times another coordinator heard from a node, which count as seen() does.
+    std::vector<std::pair<std::string, std::int64_t>> heard_here_since_last();
+    void heard_elsewhere(std::string_view name, std::int64_t unix_time);
     // The entry's JSON with the last time its agent was heard from written in.
     std::string json_of(const snapshot_entry& entry) const;
 
@@ -98,6 +103,7 @@ private:
     // the registry could not be asked without waiting.
     std::optional<bool> look(bool wait);
     void notify();
+    void note_seen(std::string_view name, std::int64_t unix_time, bool here);
 
     node_registry& registry_;
     bool readiness_tracked_;
@@ -115,6 +121,7 @@ private:
     std::atomic<std::int64_t> confirmed_at_{0};  // steady clock, nanoseconds
     mutable std::mutex seen_mutex_;
     std::map<std::string, std::int64_t, std::less<>> seen_;
+    std::map<std::string, std::int64_t, std::less<>> heard_here_;  // seen_'s own since heard_here_since_last()
     mutable std::mutex watchers_mutex_;
     mutable std::vector<std::weak_ptr<std::function<void()>>> watchers_;
 };

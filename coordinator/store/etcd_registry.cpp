@@ -4,6 +4,7 @@
 //   machine-ids/ID       the name of the node with this machine-id (a machine-id is one node's, as SQLite's UNIQUE)
 //   journal/NAME/SEQ     one journal excerpt
 //   meta/next-node-number
+// (and, written by etcd_presence.cpp, journal-requests/NAME/ID and seen/NAME, which a node's removal takes along)
 // Every change reads what it depends on, then commits in one transaction that holds only if none of those keys
 // changed since it read them (a compare on each key's mod revision); when another coordinator got there first, the
 // change is worked out again from what is there now. That is how an enrollment spends a single-use token once, and
@@ -228,6 +229,9 @@ public:
             // The machine-id is this node's no more (unless it already names another, which it never should).
             if (auto owner = c.get(keys_.machine(s.node.machine_id)); owner && *owner == name) c.erase(keys_.machine(s.node.machine_id));
             c.erase_prefix(keys_.journal(name));
+            // What the coordinators told each other of it goes with it.
+            c.erase_prefix(keys_.journal_requests(name));
+            c.erase(keys_.seen(name));
             return true;
         });
     }

@@ -37,6 +37,14 @@ struct etcd_layout {
     // Zero-padded, so the keys sort oldest first.
     std::string journal(const std::string& name, std::int64_t seq) const;
     std::string counter() const { return prefix + "meta/next-node-number"; }
+    // Beside the registry, what coordinators tell each other (etcd_presence.hpp): operators' journal requests of a
+    // node, and when each node was last heard from.
+    std::string journal_requests(const std::string& name) const { return prefix + "journal-requests/" + name + "/"; }
+    std::string journal_request(const std::string& name, const std::string& id) const {
+        return journal_requests(name) + id;
+    }
+    std::string seen() const { return prefix + "seen/"; }
+    std::string seen(const std::string& name) const { return seen() + name; }
 };
 
 }  // namespace graft::coordinator

@@ -4,6 +4,7 @@
 // watch is the Kubernetes API double (tests/support/kube_api_double.cpp).
 #include "proto/messages.hpp"
 #include "proto/pki.hpp"
+#include "proto/time.hpp"
 #include "support/coordinator_api.hpp"
 #include "support/etcd_cluster.hpp"
 #include "support/support.hpp"
@@ -266,6 +267,50 @@ TEST_CASE("an agent whose first coordinator is down enrolls and joins through th
     CHECK_THAT(test::read(log), Catch::Contains("asking the coordinator at 127.0.0.1:" + std::to_string(b.port()) + " instead"));
     CHECK(proto::parse_json(test::read(root + "/var/lib/graft/state.json")).at("phase") == "joined");
     CHECK(listed_nodes(b).size() == 1);
+}
+
+TEST_CASE("an operator asking one coordinator gets the journal of a node that heartbeats to another, and its last-seen") {
+    test::etcd_cluster etcd(1);
+    coordinator_process a(etcd_flags(etcd));
+    coordinator_process b(joining_flags(etcd, a));
+    a.start();
+    b.start();
+    auto node = test::api::enroll(a, "raspberrypi", test::random_machine_id());
+
+    // The operator works with b: `logs --fresh` asks, then waits for the answer.
+    test::child logs({GRAFT_COORDINATOR_BIN, "logs", node.name, "-u", "kubelet.service", "--fresh", "--credentials",
+                      b.operator_credentials()},
+                     b.dir() / "logs.out", b.env());
+    // The node's agent heartbeats to a, as its graft.json lists a first; the request reaches it there.
+    proto::json handed;
+    REQUIRE(test::eventually([&] {
+        auto beat = test::api::post(a, "/v1/nodes/" + node.name + "/heartbeat", "{}", node.curl_identity());
+        if (beat.status != 200) return false;
+        handed = proto::parse_json(beat.body).at("journal_requests");
+        return !handed.empty();
+    }));
+    REQUIRE(handed.size() == 1);
+    CHECK(handed[0].at("unit") == "kubelet.service");
+    // b has never heard from the node itself, yet knows when a last did, within the second or two of an exchange.
+    CHECK(test::eventually([&] {
+        auto status = proto::parse_json(test::api::get(b, "/v1/nodes/" + node.name).body);
+        auto seen = proto::from_rfc3339(status.value("last_seen", ""));
+        return seen && proto::clock::now() - *seen < std::chrono::seconds(10);
+    }, std::chrono::seconds(10)));
+    // Handed out once: a heartbeat to b afterwards finds nothing more.
+    auto again = test::api::post(b, "/v1/nodes/" + node.name + "/heartbeat", "{}", node.curl_identity());
+    CHECK(proto::parse_json(again.body).at("journal_requests").empty());
+
+    proto::journal_upload upload{{{"kubelet.service", "asked for by an operator", proto::to_rfc3339(proto::clock::now()),
+                                   {"Dec 03 10:00:00 node kubelet[42]: E1203 failed to run Kubelet: unable to load "
+                                    "bootstrap kubeconfig"}}},
+                                 handed[0].at("id").get<std::string>()};
+    REQUIRE(test::api::post(a, "/v1/nodes/" + node.name + "/journal", upload.to_json().dump(), node.curl_identity())
+                .status == 200);
+    CHECK(logs.wait(std::chrono::seconds(20)) == 0);
+    const auto printed = test::read(b.dir() / "logs.out");
+    INFO(printed);
+    CHECK_THAT(printed, Catch::Contains("unable to load bootstrap kubeconfig"));
 }
 
 TEST_CASE("migrate moves a running coordinator's fleet into etcd: the same nodes and token uses, the old registry frozen") {

@@ -3,7 +3,9 @@
 // file in the test's directory, and with GRAFT_TEST_REGISTRY=etcd on a real etcd (one member for the whole test
 // process, keys under a prefix of each registry's own). The registry must behave the same on both.
 
+#include "coordinator/status/journal_requests.hpp"
 #include "coordinator/store/etcd.hpp"
+#include "coordinator/store/etcd_presence.hpp"
 #include "coordinator/store/registry.hpp"
 
 #include "support/etcd_cluster.hpp"
@@ -24,8 +26,16 @@ struct registry_place {
 
     std::unique_ptr<coordinator::node_registry> open() const {
         if (!registry_on_etcd()) return coordinator::open_sqlite_registry(dir / "registry.db");
+        return coordinator::open_etcd_registry(etcd_options(), prefix);
+    }
+    // Operators' journal requests as a coordinator on this registry keeps them: in memory beside SQLite, in etcd.
+    std::unique_ptr<coordinator::journal_requests> open_journal_requests() const {
+        if (!registry_on_etcd()) return std::make_unique<coordinator::local_journal_requests>();
+        return coordinator::open_etcd_journal_requests(etcd_options(), prefix);
+    }
+    static coordinator::etcd_options etcd_options() {
         auto& etcd = shared_etcd();
-        return coordinator::open_etcd_registry({etcd.endpoints(), etcd.ca_file(), etcd.cert_file(), etcd.key_file()}, prefix);
+        return {etcd.endpoints(), etcd.ca_file(), etcd.cert_file(), etcd.key_file()};
     }
 };
 

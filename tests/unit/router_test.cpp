@@ -584,8 +584,8 @@ TEST_CASE("a node's journal excerpts are kept, bounded, and read back by unit an
 
 TEST_CASE("an operator's journal request reaches the node with its next heartbeat, once, and its upload answers it", "[registry]") {
     fixture f;
-    journal_requests asks;
-    f.state.journal_asks = &asks;
+    auto asks = f.place.open_journal_requests();
+    f.state.journal_asks = asks.get();
     REQUIRE(f.call(http::verb::post, "/v1/enroll", f.enroll_body().dump()).result() == http::status::ok);
     auto asked = f.read(http::verb::post, "/v1/nodes/node-1/journal-requests", R"({"unit": "kubelet", "lines": 50})");
     REQUIRE(asked.result() == http::status::accepted);
